@@ -1,0 +1,462 @@
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { SandpitError } from "@sandpit/protocol";
+import { createAddressPool } from "./address-pool.js";
+import { hostCommand } from "./host-command.js";
+import type { OciRuntime } from "./oci-runtime.js";
+import { ociSpec } from "./oci-spec.js";
+import { createRuncRuntime } from "./runc-runtime.js";
+import { createRunscRuntime } from "./runsc-runtime.js";
+import { cgroupIds, cgroupPath, cgroupUsage, removeCgroup } from "./sandbox-cgroup.js";
+import type {
+  JanitorReport,
+  SandboxDriver,
+  SandboxInfo,
+  SandboxLimits,
+  SandboxSpec,
+  SandboxStats,
+  SandboxStatus,
+} from "./sandbox-driver.js";
+import {
+  configureGuestInterface,
+  createSandboxNetwork,
+  installFirewall,
+  networkIds,
+  networkNames,
+  removeSandboxNetwork,
+  type SandboxNetwork,
+  uninstallFirewall,
+} from "./sandbox-network.js";
+import { mountRootfs, mountsUnder, rootfsPaths, unmountRootfs } from "./sandbox-rootfs.js";
+import { createTemplateStore, type TemplateStore } from "./template-store.js";
+
+/** Options of {@link createLocalRuntime}. */
+export interface LocalRuntimeOptions {
+  /** The OCI runtime: `runsc` (gVisor, default) or `runc`. */
+  runtime?: "runsc" | "runc";
+  /** Per-sandbox state (writable layers, checkpoints, bundles). */
+  dataDir: string;
+  /** Template cache; default `<dataDir>/templates`. Share it between data dirs to build once. */
+  templatesDir?: string;
+  /** Names this runtime's namespaces, links, chains and cgroups; one prefix per runtime instance. */
+  prefix?: string;
+  /** Private IPv4 pool; each sandbox takes a /30 of it. */
+  addressPool?: string;
+  defaultLimits?: Partial<SandboxLimits>;
+  /** gVisor platform. */
+  runscPlatform?: string;
+  /** runc: set no_new_privs (then sudo cannot elevate inside). */
+  noNewPrivileges?: boolean;
+  /** Host file of the zombie-reaping init; default Debian's static tini. */
+  initBinary?: string;
+  onTemplateProgress?: (line: string) => void;
+}
+
+/** The driver of this host, with its template store. */
+export interface LocalRuntime extends SandboxDriver {
+  readonly templates: TemplateStore;
+  /** Removes the shared firewall chains when no sandbox of this runtime is left. */
+  close(): Promise<void>;
+}
+
+/** Persisted per sandbox, so any later process (or the janitor) can act on it. */
+interface SandboxRecord {
+  id: string;
+  runtime: "runc" | "runsc";
+  template: string;
+  lowerdir: string;
+  status: SandboxStatus | "creating";
+  createdAt: string;
+  limits: SandboxLimits;
+  network: SandboxNetwork;
+  spec: SandboxSpec;
+}
+
+const ID_SHIFT = 100_000;
+const ID_COUNT = 65_536;
+const INIT_PATH = "/opt/sandpit/init";
+const ID_PATTERN = /^[a-z0-9]{1,63}$/;
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const builtinLimits: SandboxLimits = { cpuCount: 2, memoryMB: 1024, pids: 1024, diskMB: 4096 };
+
+/** Creates the driver that runs sandboxes on this host with runsc or runc. */
+export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
+  const prefix = options.prefix ?? "sandpit";
+  if (!/^[a-z][a-z0-9]{0,15}$/.test(prefix)) {
+    throw new SandpitError(
+      "invalid_argument",
+      `runtime prefix '${prefix}' must be 1-16 lowercase letters/digits`,
+    );
+  }
+  const runtimeName = options.runtime ?? "runsc";
+  const sandboxesDir = join(options.dataDir, "sandboxes");
+  const pool = createAddressPool(options.addressPool ?? "10.200.0.0/16");
+  const runtimes: Record<"runc" | "runsc", OciRuntime> = {
+    runc: createRuncRuntime(`/run/${prefix}/runc`),
+    runsc: createRunscRuntime({
+      stateRoot: `/run/${prefix}/runsc`,
+      platform: options.runscPlatform ?? "systrap",
+    }),
+  };
+  const oci = runtimes[runtimeName];
+  const templates = createTemplateStore({
+    dir: options.templatesDir ?? join(options.dataDir, "templates"),
+    idShift: ID_SHIFT,
+    onProgress: options.onTemplateProgress,
+  });
+  const defaults: SandboxLimits = { ...builtinLimits, ...options.defaultLimits };
+  const usedSlots = new Set<number>();
+  const records = new Map<string, SandboxRecord>();
+  let firewall: Promise<void> | undefined;
+
+  mkdirSync(sandboxesDir, { recursive: true });
+  // Root of a sandbox is an unprivileged host uid: it must be able to walk down to its rootfs.
+  for (const dir of [options.dataDir, sandboxesDir]) {
+    if ((statSync(dir).mode & 0o001) === 0) chmodSync(dir, statSync(dir).mode | 0o011);
+  }
+  for (const id of readdirSync(sandboxesDir)) {
+    const record = readRecord(id);
+    if (record) {
+      records.set(id, record);
+      usedSlots.add(record.network.slot);
+    }
+  }
+
+  function dirOf(id: string) {
+    return join(sandboxesDir, id);
+  }
+
+  function readRecord(id: string): SandboxRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(dirOf(id), "sandbox.json"), "utf8")) as SandboxRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function saveRecord(record: SandboxRecord): void {
+    const file = join(dirOf(record.id), "sandbox.json");
+    writeFileSync(`${file}.tmp`, JSON.stringify(record));
+    renameSync(`${file}.tmp`, file);
+    records.set(record.id, record);
+  }
+
+  function recordOf(id: string): SandboxRecord {
+    const record = ID_PATTERN.test(id) ? records.get(id) : undefined;
+    if (!record || record.status === "creating")
+      throw new SandpitError("not_found", `sandbox '${id}' not found`);
+    return record;
+  }
+
+  function infoOf(r: SandboxRecord): SandboxInfo {
+    return {
+      id: r.id,
+      runtime: r.runtime,
+      template: r.template,
+      address: r.network.guest,
+      status: r.status === "creating" ? "stopped" : r.status,
+      limits: r.limits,
+      allowInternetAccess: r.network.allowInternetAccess,
+      createdAt: r.createdAt,
+    };
+  }
+
+  function validateLimits(l: SandboxLimits): void {
+    const fail = (what: string) => {
+      throw new SandpitError("invalid_argument", what);
+    };
+    const cores = cpus().length;
+    const memMB = Math.floor(totalmem() / 1024 / 1024);
+    if (!(l.cpuCount > 0 && l.cpuCount <= cores)) fail(`cpuCount must be above 0 and at most ${cores}`);
+    if (!(Number.isInteger(l.memoryMB) && l.memoryMB >= 64 && l.memoryMB <= memMB)) {
+      fail(`memoryMB must be an integer from 64 to ${memMB}`);
+    }
+    if (!(Number.isInteger(l.pids) && l.pids >= 16 && l.pids <= 1_000_000))
+      fail("pids must be an integer from 16 to 1000000");
+    if (!(Number.isInteger(l.diskMB) && (l.diskMB === 0 || (l.diskMB >= 64 && l.diskMB <= 1_048_576)))) {
+      fail("diskMB must be 0 (unlimited) or an integer from 64 to 1048576");
+    }
+  }
+
+  function ensureFirewall(): Promise<void> {
+    firewall ??= installFirewall(prefix, pool).catch((e: unknown) => {
+      firewall = undefined;
+      throw e;
+    });
+    return firewall;
+  }
+
+  function resolvConf(dir: string): string {
+    const host = existsSync("/etc/resolv.conf") ? readFileSync("/etc/resolv.conf", "utf8") : "";
+    // A loopback resolver of the host is unreachable from a sandbox's own namespace.
+    const servers = [...host.matchAll(/^nameserver\s+(\S+)/gm)]
+      .map((m) => m[1])
+      .filter((s): s is string => !!s && !s.startsWith("127.") && s !== "::1");
+    const file = join(dir, "resolv.conf");
+    writeFileSync(
+      file,
+      `${(servers.length ? servers : ["1.1.1.1"]).map((s) => `nameserver ${s}`).join("\n")}\n`,
+    );
+    return file;
+  }
+
+  function writeBundle(record: SandboxRecord): string {
+    const dir = dirOf(record.id);
+    const bundle = join(dir, "bundle");
+    mkdirSync(bundle, { recursive: true });
+    const spec = ociSpec({
+      rootfs: rootfsPaths(dir).rootfs,
+      args: [INIT_PATH, "--", ...record.spec.command],
+      env: { PATH: DEFAULT_PATH, HOME: "/root", ...record.spec.env },
+      netnsPath: oci.network === "before" ? `/run/netns/${record.network.netns}` : undefined,
+      cgroupsPath: cgroupPath(prefix, record.id),
+      hostname: "sandbox",
+      idShift: ID_SHIFT,
+      idCount: ID_COUNT,
+      limits: record.limits,
+      binds: [
+        { source: options.initBinary ?? "/usr/bin/tini-static", target: INIT_PATH },
+        { source: resolvConf(dir), target: "/etc/resolv.conf" },
+        ...(record.spec.binds ?? []),
+      ],
+      flavour: oci.flavour,
+      noNewPrivileges: oci.flavour === "runc" && (options.noNewPrivileges ?? true),
+    });
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+    return bundle;
+  }
+
+  /** Removes every trace of a sandbox, whether or not a record of it survives. */
+  async function purge(id: string): Promise<void> {
+    const record = records.get(id) ?? readRecord(id);
+    const owners = record ? [runtimes[record.runtime]] : Object.values(runtimes);
+    for (const rt of owners) await rt.delete(id);
+    await removeCgroup(cgroupPath(prefix, id));
+    await unmountRootfs(dirOf(id));
+    await removeSandboxNetwork(prefix, id);
+    if (mountsUnder(dirOf(id)).length === 0) rmSync(dirOf(id), { recursive: true, force: true });
+    records.delete(id);
+    if (record) usedSlots.delete(record.network.slot);
+  }
+
+  async function startContainer(record: SandboxRecord, restoreFrom?: string): Promise<void> {
+    const dir = dirOf(record.id);
+    const p = rootfsPaths(dir);
+    if (mountsUnder(p.rootfs).length === 0) {
+      await mountRootfs({
+        dir,
+        lowerdir: record.lowerdir,
+        diskMB: record.limits.diskMB,
+        idShift: ID_SHIFT,
+        imageCache: join(options.dataDir, "images"),
+      });
+    }
+    const netnsExists = existsSync(`/run/netns/${record.network.netns}`);
+    if (oci.network === "before") {
+      if (netnsExists) await configureGuestInterface(record.network);
+      else await createSandboxNetwork(prefix, record.network);
+    } else if (netnsExists) {
+      await removeSandboxNetwork(prefix, record.id);
+    }
+    const bundle = writeBundle(record);
+    const log = join(dir, "runtime.log");
+    const pid = restoreFrom
+      ? await oci.restore(record.id, bundle, restoreFrom, log)
+      : await oci.create(record.id, bundle, log);
+    if (oci.network === "after") await createSandboxNetwork(prefix, record.network, pid);
+    await oci.start(record.id);
+  }
+
+  const driver: LocalRuntime = {
+    name: `local-${runtimeName}`,
+    templates,
+
+    async create(spec) {
+      if (!ID_PATTERN.test(spec.id)) {
+        throw new SandpitError("invalid_argument", `sandbox id '${spec.id}' must match ^[a-z0-9]{1,63}$`);
+      }
+      if (!Array.isArray(spec.command) || spec.command.length === 0) {
+        throw new SandpitError("invalid_argument", "a sandbox needs a command to run");
+      }
+      const limits = { ...defaults, ...spec.limits };
+      validateLimits(limits);
+      if (records.has(spec.id) || existsSync(dirOf(spec.id))) {
+        throw new SandpitError("already_exists", `sandbox '${spec.id}' already exists`);
+      }
+      const template = await templates.ensure(spec.template);
+      const addresses = pool.allocate(usedSlots);
+      usedSlots.add(addresses.slot);
+      const record: SandboxRecord = {
+        id: spec.id,
+        runtime: runtimeName,
+        template: spec.template,
+        lowerdir: template.rootfs,
+        status: "creating",
+        createdAt: new Date().toISOString(),
+        limits,
+        network: {
+          ...networkNames(prefix, spec.id),
+          ...addresses,
+          allowInternetAccess: spec.allowInternetAccess ?? true,
+        },
+        spec: { ...spec, limits },
+      };
+      try {
+        mkdirSync(dirOf(spec.id));
+        saveRecord(record);
+        await ensureFirewall();
+        await startContainer(record);
+        record.status = "running";
+        saveRecord(record);
+        return infoOf(record);
+      } catch (e) {
+        await purge(spec.id).catch(() => undefined);
+        usedSlots.delete(addresses.slot);
+        throw SandpitError.from(e);
+      }
+    },
+
+    async get(id) {
+      return infoOf(recordOf(id));
+    },
+
+    async list() {
+      return [...records.values()].filter((r) => r.status !== "creating").map(infoOf);
+    },
+
+    async exec(id, argv, o = {}) {
+      const record = recordOf(id);
+      if (record.status !== "running") {
+        throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
+      }
+      const uid = o.user === undefined || o.user === "root" ? 0 : Number(o.user);
+      if (!Number.isInteger(uid) || uid < 0 || uid >= ID_COUNT) {
+        throw new SandpitError("invalid_argument", "exec takes 'root' or a numeric uid");
+      }
+      return await oci.exec(id, argv, {
+        uid,
+        gid: uid,
+        env: { PATH: DEFAULT_PATH, ...o.env },
+        cwd: o.cwd,
+        timeoutMs: o.timeoutMs,
+      });
+    },
+
+    async stats(id) {
+      const record = recordOf(id);
+      const usage = cgroupUsage(cgroupPath(prefix, id));
+      const p = rootfsPaths(dirOf(id));
+      let diskUsedBytes = 0;
+      let diskTotalBytes = 0;
+      if (record.limits.diskMB > 0 && mountsUnder(p.layer).length > 0) {
+        const fs = statfsSync(p.layer);
+        diskTotalBytes = fs.blocks * fs.bsize;
+        diskUsedBytes = (fs.blocks - fs.bfree) * fs.bsize;
+      } else {
+        const du = await hostCommand("du", ["-sxb", p.upper], { allowFailure: true });
+        diskUsedBytes = Number(du.stdout.split("\t")[0]) || 0;
+        const fs = statfsSync(sandboxesDir);
+        diskTotalBytes = diskUsedBytes + fs.bavail * fs.bsize;
+      }
+      const stats: SandboxStats = {
+        cpuCount: record.limits.cpuCount,
+        ...usage,
+        diskUsedBytes,
+        diskTotalBytes,
+      };
+      return stats;
+    },
+
+    async pause(id) {
+      const record = recordOf(id);
+      if (record.status === "paused") return;
+      if (record.status !== "running")
+        throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
+      await oci.pause(id);
+      record.status = "paused";
+      saveRecord(record);
+    },
+
+    async resume(id) {
+      const record = recordOf(id);
+      if (record.status === "running") return;
+      if (record.status !== "paused")
+        throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
+      await oci.resume(id);
+      record.status = "running";
+      saveRecord(record);
+    },
+
+    async checkpoint(id) {
+      const record = recordOf(id);
+      if (record.status === "checkpointed") return;
+      if (record.status === "paused") await driver.resume(id);
+      const image = join(dirOf(id), "checkpoint");
+      rmSync(image, { recursive: true, force: true });
+      mkdirSync(image);
+      await oci.checkpoint(id, image);
+      await removeCgroup(cgroupPath(prefix, id));
+      record.status = "checkpointed";
+      saveRecord(record);
+    },
+
+    async restore(id) {
+      const record = recordOf(id);
+      if (record.status !== "checkpointed") {
+        throw new SandpitError(
+          "failed_precondition",
+          `sandbox '${id}' is ${record.status}, not checkpointed`,
+        );
+      }
+      try {
+        await startContainer(record, join(dirOf(id), "checkpoint"));
+      } catch (e) {
+        // Leave it checkpointed (the image is intact), never half-running.
+        await oci.delete(id);
+        throw SandpitError.from(e);
+      }
+      record.status = "running";
+      saveRecord(record);
+      return infoOf(record);
+    },
+
+    async remove(id) {
+      if (!ID_PATTERN.test(id)) throw new SandpitError("invalid_argument", `bad sandbox id '${id}'`);
+      await purge(id);
+    },
+
+    async janitor(keep) {
+      const found = new Set<string>([...records.keys(), ...cgroupIds(prefix), ...(await networkIds(prefix))]);
+      for (const id of readdirSync(sandboxesDir)) found.add(id);
+      for (const rt of Object.values(runtimes)) for (const c of await rt.list()) found.add(c.id);
+      const report: JanitorReport = { removed: [] };
+      for (const id of found) {
+        if (keep.has(id)) continue;
+        await purge(id);
+        report.removed.push(id);
+      }
+      return report;
+    },
+
+    async close() {
+      if (records.size === 0 && (await networkIds(prefix)).size === 0) {
+        await uninstallFirewall(prefix, pool);
+        firewall = undefined;
+      }
+    },
+  };
+  return driver;
+}

@@ -1,0 +1,81 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { detachedCommand } from "./detached-command.js";
+import { hostCommand } from "./host-command.js";
+import type { ExecOptions, OciContainer, OciRuntime } from "./oci-runtime.js";
+
+/** Options of {@link createRunscRuntime}. */
+export interface RunscOptions {
+  stateRoot: string;
+  /** gVisor platform: `systrap` or `ptrace` (no KVM on these hosts). */
+  platform: string;
+}
+
+// runsc refuses its own netstack when /proc/sys/net/core/rmem_default exists, which on these
+// kernels it does in every namespace; hiding /proc/sys/net in a private mount namespace lets
+// it take over the sandbox's namespace (fixed upstream after 2024-08).
+const NETSTACK_TRICK = 'mount --make-rprivate / && mount -t tmpfs none /proc/sys/net && exec "$0" "$@"';
+
+/** runsc (gVisor): a user-space kernel between the sandbox and the host, with checkpoint/restore. */
+export function createRunscRuntime(options: RunscOptions): OciRuntime {
+  const global = [
+    "--root",
+    options.stateRoot,
+    `--platform=${options.platform}`,
+    "--network=sandbox",
+    "--overlay2=none",
+  ];
+  const runsc = (args: string[], allowFailure = false) =>
+    hostCommand("runsc", [...global, ...args], { allowFailure, timeoutMs: 120_000 });
+  const underTrick = (args: string[], logFile: string) =>
+    detachedCommand("unshare", ["-m", "sh", "-c", NETSTACK_TRICK, "runsc", ...global, ...args], logFile);
+  return {
+    name: "runsc",
+    network: "before",
+    flavour: "runsc",
+    async create(id, bundle, logFile) {
+      const pidFile = join(bundle, "init.pid");
+      await underTrick(["run", "-detach", "-bundle", bundle, "-pid-file", pidFile, id], logFile);
+      return Number(readFileSync(pidFile, "utf8"));
+    },
+    async start() {
+      // `run -detach` already started it.
+    },
+    exec(id, argv, o: ExecOptions = {}) {
+      const args = ["exec", "-user", `${o.uid ?? 0}:${o.gid ?? 0}`];
+      if (o.cwd) args.push("-cwd", o.cwd);
+      for (const [k, v] of Object.entries(o.env ?? {})) args.push("-env", `${k}=${v}`);
+      return hostCommand("runsc", [...global, ...args, id, ...argv], {
+        allowFailure: true,
+        timeoutMs: o.timeoutMs,
+      });
+    },
+    async delete(id) {
+      await runsc(["delete", "-force", id], true);
+    },
+    async list() {
+      const r = await runsc(["list", "-format", "json"], true);
+      if (r.code !== 0) return [];
+      const parsed = JSON.parse(r.stdout || "null") as { id: string; pid: number; status: string }[] | null;
+      return (parsed ?? []).map((c): OciContainer => ({ id: c.id, pid: c.pid, status: c.status }));
+    },
+    async pause(id) {
+      await runsc(["pause", id]);
+    },
+    async resume(id) {
+      await runsc(["resume", id]);
+    },
+    async checkpoint(id, imageDir) {
+      await runsc(["checkpoint", "-image-path", imageDir, id]);
+      await runsc(["delete", "-force", id], true);
+    },
+    async restore(id, bundle, imageDir, logFile) {
+      const pidFile = join(bundle, "init.pid");
+      await underTrick(
+        ["restore", "-detach", "-image-path", imageDir, "-bundle", bundle, "-pid-file", pidFile, id],
+        logFile,
+      );
+      return Number(readFileSync(pidFile, "utf8"));
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import type { HostCommandResult } from "./host-command.js";
+
+/** Resource limits of one sandbox. */
+export interface SandboxLimits {
+  cpuCount: number;
+  memoryMB: number;
+  /** Most processes and threads at once; stops fork bombs. */
+  pids: number;
+  /** Size of the writable layer; 0 = not limited. */
+  diskMB: number;
+}
+
+/** What the caller decides about a new sandbox. */
+export interface SandboxSpec {
+  /** `^[a-z0-9]+$`, the sandbox's name forever. */
+  id: string;
+  template: string;
+  /** argv of the sandbox's main process (the agent), run as root under a zombie-reaping init. */
+  command: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  limits?: Partial<SandboxLimits>;
+  allowInternetAccess?: boolean;
+  /** Host paths bound read-only into the sandbox (the agent and what it needs). */
+  binds?: readonly { source: string; target: string }[];
+}
+
+/** `running`, `paused` (frozen, memory in RAM), `checkpointed` (memory on disk), or `stopped`. */
+export type SandboxStatus = "running" | "paused" | "checkpointed" | "stopped";
+
+/** A sandbox as the runtime knows it. */
+export interface SandboxInfo {
+  id: string;
+  runtime: string;
+  template: string;
+  /** Where the host reaches the sandbox. */
+  address: string;
+  status: SandboxStatus;
+  limits: SandboxLimits;
+  allowInternetAccess: boolean;
+  createdAt: string;
+}
+
+/** Usage of one sandbox. */
+export interface SandboxStats {
+  cpuCount: number;
+  cpuUsageNs: number;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  diskUsedBytes: number;
+  diskTotalBytes: number;
+  pids: number;
+}
+
+/** Options of a host-side command run inside a sandbox. */
+export interface SandboxExecOptions {
+  /** `root` (default) or a user of the sandbox's /etc/passwd, or a numeric uid. */
+  user?: string | number;
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** What the janitor removed. */
+export interface JanitorReport {
+  /** Ids of sandboxes whose leftovers were removed. */
+  removed: string[];
+}
+
+/**
+ * One place sandboxes run (this host, later Kubernetes). Every method that names a sandbox
+ * answers `not_found` for an id it does not know.
+ */
+export interface SandboxDriver {
+  readonly name: string;
+  /** Creates and starts a sandbox; on failure nothing of it is left. */
+  create(spec: SandboxSpec): Promise<SandboxInfo>;
+  get(id: string): Promise<SandboxInfo>;
+  list(): Promise<SandboxInfo[]>;
+  /** Runs a command from the host, bypassing the agent (tests, diagnostics). */
+  exec(id: string, argv: readonly string[], options?: SandboxExecOptions): Promise<HostCommandResult>;
+  stats(id: string): Promise<SandboxStats>;
+  /** Freezes every process; memory stays in RAM. */
+  pause(id: string): Promise<void>;
+  /** Thaws a paused sandbox. */
+  resume(id: string): Promise<void>;
+  /** Saves memory and processes to disk and frees them (gVisor only). */
+  checkpoint(id: string): Promise<void>;
+  /** Brings a checkpointed sandbox back under the same id and address. */
+  restore(id: string): Promise<SandboxInfo>;
+  /** Stops the sandbox and removes every trace of it; unknown ids are fine. */
+  remove(id: string): Promise<void>;
+  /** Removes whatever belongs to a sandbox not in `keep` (after a crash). */
+  janitor(keep: ReadonlySet<string>): Promise<JanitorReport>;
+}
