@@ -17,7 +17,11 @@ export default tseslint.config(
         {
           // node:test collects these itself; awaiting them inside describe() is wrong.
           allowForKnownSafeCalls: [
-            { from: "package", package: "node:test", name: ["test", "describe", "it", "suite", "before", "after"] },
+            {
+              from: "package",
+              package: "node:test",
+              name: ["test", "describe", "it", "suite", "before", "after"],
+            },
           ],
         },
       ],

@@ -255,22 +255,28 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   async function startContainer(record: SandboxRecord, restoreFrom?: string): Promise<void> {
     const dir = dirOf(record.id);
     const p = rootfsPaths(dir);
-    if (mountsUnder(p.rootfs).length === 0) {
-      await mountRootfs({
-        dir,
-        lowerdir: record.lowerdir,
-        diskMB: record.limits.diskMB,
-        idShift: ID_SHIFT,
-        imageCache: join(options.dataDir, "images"),
-      });
-    }
+    const mounting =
+      mountsUnder(p.rootfs).length > 0
+        ? undefined
+        : mountRootfs({
+            dir,
+            lowerdir: record.lowerdir,
+            diskMB: record.limits.diskMB,
+            idShift: ID_SHIFT,
+            imageCache: join(options.dataDir, "images"),
+          });
     const netnsExists = existsSync(`/run/netns/${record.network.netns}`);
+    let networking: Promise<void> | undefined;
     if (oci.network === "before") {
-      if (netnsExists) await configureGuestInterface(record.network);
-      else await createSandboxNetwork(prefix, record.network);
+      networking = netnsExists
+        ? configureGuestInterface(record.network)
+        : createSandboxNetwork(prefix, record.network);
     } else if (netnsExists) {
-      await removeSandboxNetwork(prefix, record.id);
+      networking = removeSandboxNetwork(prefix, record.id);
     }
+    // The two are independent; wait for both so a failure leaves nothing running half-made.
+    const settled = await Promise.allSettled([mounting, networking]);
+    for (const s of settled) if (s.status === "rejected") throw s.reason;
     const bundle = writeBundle(record);
     const log = join(dir, "runtime.log");
     const pid = restoreFrom

@@ -141,16 +141,18 @@ export async function createSandboxNetwork(prefix: string, net: SandboxNetwork, 
   const host = [
     pid === undefined ? `netns add ${net.netns}` : `netns attach ${net.netns} ${pid}`,
     `link add ${net.veth} type veth peer name eth0 netns ${net.netns}`,
-    `link set ${net.veth} alias ${net.alias}`,
+    // No IPv6 on the host end: a link-local address there would be a way to reach the host.
+    `link set ${net.veth} alias ${net.alias} addrgenmode none`,
+    `addr add ${net.host}/30 dev ${net.veth}`,
+    `link set ${net.veth} up`,
   ];
   await hostCommand("ip", ["-batch", "-"], { input: `${host.join("\n")}\n` });
-  // No IPv6 on the host end: a link-local address there would be a way to reach the host.
+  // Without an address IPv6 could still reach the host's other addresses through this link.
   writeFileSync(`/proc/sys/net/ipv6/conf/${net.veth}/disable_ipv6`, "1");
-  await hostCommand("ip", ["-batch", "-"], {
-    input: `addr add ${net.host}/30 dev ${net.veth}\nlink set ${net.veth} up\n`,
-  });
-  await configureGuestInterface(net);
-  if (net.allowInternetAccess) await iptables(["-A", chainNames(prefix).egress, ...egressRule(net)]);
+  await Promise.all([
+    configureGuestInterface(net),
+    net.allowInternetAccess ? iptables(["-A", chainNames(prefix).egress, ...egressRule(net)]) : undefined,
+  ]);
 }
 
 /**

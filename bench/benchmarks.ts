@@ -1,0 +1,7 @@
+import type { Benchmark } from "./measure.js";
+import { runtimeBenchmark } from "./runtime.js";
+
+/** Every benchmark, by the name `npm run bench -- NAME` takes. */
+export const benchmarks: Record<string, Benchmark> = {
+  runtime: runtimeBenchmark,
+};

@@ -1,0 +1,42 @@
+/** One metric of a benchmark, in the shape `--json` prints. */
+export interface Metric {
+  median_ms?: number;
+  p99_ms?: number;
+  mib_per_s?: number;
+  /** The raw figure of the same work, measured in the same run. */
+  baseline: number;
+  /** median / baseline for times; baseline / figure for throughputs: lower is better either way. */
+  ratio: number;
+  samples: number;
+  note?: string;
+}
+
+/** A benchmark: runs, logs progress, returns its metrics by name. */
+export type Benchmark = (io: { log: (line: string) => void }) => Promise<Record<string, Metric>>;
+
+/** Median of samples. */
+export function median(samples: readonly number[]): number {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+/** The given percentile (0-100) of samples, nearest rank. */
+export function percentile(samples: readonly number[], p: number): number {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? 0;
+}
+
+/** A time metric from our samples and the baseline's. */
+export function timeMetric(ours: number[], baseline: number[], note?: string): Metric {
+  const m = median(ours);
+  const b = median(baseline);
+  return {
+    median_ms: m,
+    p99_ms: percentile(ours, 99),
+    baseline: b,
+    ratio: m / b,
+    samples: ours.length,
+    note,
+  };
+}
