@@ -1,7 +1,9 @@
+import { agentBenchmark } from "./agent.js";
 import type { Benchmark } from "./measure.js";
 import { runtimeBenchmark } from "./runtime.js";
 
 /** Every benchmark, by the name `npm run bench -- NAME` takes. */
 export const benchmarks: Record<string, Benchmark> = {
   runtime: runtimeBenchmark,
+  agent: agentBenchmark,
 };

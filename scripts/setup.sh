@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-apt_packages=(runc debootstrap iptables iproute2 tini e2fsprogs util-linux curl ca-certificates)
+apt_packages=(runc debootstrap iptables iproute2 tini e2fsprogs util-linux ncurses-bin curl ca-certificates)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { readAgentConfig } from "./agent-config.js";
+
+test("flags override env vars override defaults", () => {
+  assert.deepEqual(readAgentConfig([], {}), { port: 49983, host: "0.0.0.0" });
+  assert.deepEqual(readAgentConfig([], { SANDPIT_AGENT_PORT: "5000", SANDPIT_AGENT_HOST: "127.0.0.1" }), {
+    port: 5000,
+    host: "127.0.0.1",
+  });
+  assert.deepEqual(readAgentConfig(["--port", "6000", "--host=::1"], { SANDPIT_AGENT_PORT: "5000" }), {
+    port: 6000,
+    host: "::1",
+  });
+});
+
+test("a bad port is refused", () => {
+  assert.throws(() => readAgentConfig(["--port", "http"], {}), /--port: invalid port 'http'/);
+  assert.throws(() => readAgentConfig([], { SANDPIT_AGENT_PORT: "70000" }), /SANDPIT_AGENT_PORT/);
+});

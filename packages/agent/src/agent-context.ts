@@ -1,0 +1,24 @@
+import { type AgentState, initialAgentState } from "./agent-state.js";
+import { createCachedUserDirectory } from "./cached-user-directory.js";
+import type { UserDirectory } from "./users.js";
+
+/** What every RPC service and HTTP route of one agent shares. */
+export interface AgentContext {
+  /** Mutable: `/init` replaces its fields while the agent runs. */
+  state: AgentState;
+  users: UserDirectory;
+}
+
+/** Options of {@link createAgentContext}; anything left out gets the in-sandbox default. */
+export interface AgentContextOptions {
+  state?: AgentState;
+  users?: UserDirectory;
+}
+
+/** Creates the shared context, defaulting to a fresh state and the sandbox's `/etc`. */
+export function createAgentContext(options: AgentContextOptions = {}): AgentContext {
+  return {
+    state: options.state ?? initialAgentState(),
+    users: options.users ?? createCachedUserDirectory(),
+  };
+}

@@ -1,0 +1,108 @@
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type AgentContext, createAgentContext } from "./agent-context.js";
+import type { AgentState } from "./agent-state.js";
+import { createDualProtocolServer, type DualRequestListener } from "./dual-protocol-server.js";
+import { registerFilesystemService } from "./filesystem/filesystem-service.js";
+import type { WatcherRegistry } from "./filesystem/watchers.js";
+import { createHttpRoutes } from "./http/http-routes.js";
+import { createProcessRegistry } from "./process/process-registry.js";
+import { registerProcessService } from "./process/process-service.js";
+import { createAccessTokenInterceptor } from "./rpc-auth.js";
+import { rpcErrorInterceptor } from "./rpc-error-interceptor.js";
+import type { UserDirectory } from "./users.js";
+
+/** Options of {@link createAgentServer}. */
+export interface AgentServerOptions {
+  /** TCP port; 0 picks a free one. Default 49983, envd's. */
+  port?: number;
+  /** Default 0.0.0.0. */
+  host?: string;
+  state?: AgentState;
+  users?: UserDirectory;
+}
+
+/** A running (or ready to run) agent. */
+export interface AgentServer {
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<{ port: number }>;
+  /** Kills the processes and watchers it started, drops every connection and stops listening. */
+  close(): Promise<void>;
+  readonly state: AgentState;
+  readonly context: AgentContext;
+}
+
+/** Default port of the agent, the one the SDKs address (spec §1). */
+export const defaultAgentPort = 49983;
+
+const corsMethods = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
+
+// Browsers need CORS for both RPC and /files (spec §2); SDKs in Node send no Origin, so they
+// pay nothing for it.
+function handleCors(
+  req: Parameters<DualRequestListener>[0],
+  res: Parameters<DualRequestListener>[1],
+): boolean {
+  if (req.headers.origin === undefined) return false;
+  res.setHeader("access-control-allow-origin", "*");
+  res.setHeader("access-control-expose-headers", "*");
+  if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined) return false;
+  res.setHeader("access-control-allow-methods", corsMethods);
+  res.setHeader("access-control-allow-headers", req.headers["access-control-request-headers"] ?? "*");
+  res.setHeader("access-control-max-age", "7200");
+  res.writeHead(204);
+  res.end();
+  return true;
+}
+
+/** Creates the agent: Connect-RPC process and filesystem services plus envd's HTTP routes, one port. */
+export function createAgentServer(options: AgentServerOptions = {}): AgentServer {
+  const context = createAgentContext(options);
+  const processes = createProcessRegistry();
+  const shutdown = new AbortController();
+
+  let watchers: WatcherRegistry | undefined;
+  const rpc = connectNodeAdapter({
+    routes(router) {
+      registerProcessService(router, context, processes);
+      watchers = registerFilesystemService(router, context);
+    },
+    interceptors: [rpcErrorInterceptor, createAccessTokenInterceptor(context.state)],
+    jsonOptions: { ignoreUnknownFields: true },
+    // Responses stream per message; compressing them would only add buffering (spec §2).
+    acceptCompression: [],
+    shutdownSignal: shutdown.signal,
+    fallback: createHttpRoutes(context),
+  });
+
+  const listener: DualRequestListener = (req, res) => {
+    if (handleCors(req, res)) return;
+    // Connect reads 0 as "already expired"; the protocol means "no deadline" (spec §6.1).
+    if (req.headers["connect-timeout-ms"] === "0") delete req.headers["connect-timeout-ms"];
+    rpc(req, res);
+  };
+  const dual = createDualProtocolServer(listener);
+
+  return {
+    state: context.state,
+    context,
+    listen() {
+      return new Promise((resolve, reject) => {
+        dual.server.once("error", reject);
+        dual.server.listen(options.port ?? defaultAgentPort, options.host ?? "0.0.0.0", () => {
+          dual.server.off("error", reject);
+          resolve({ port: (dual.server.address() as AddressInfo).port });
+        });
+      });
+    },
+    close() {
+      shutdown.abort();
+      processes.killAll();
+      watchers?.closeAll();
+      return new Promise((resolve) => {
+        dual.server.close(() => resolve());
+        dual.destroyConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import { type FileHandle, open, stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGzip, constants as zlibConstants } from "node:zlib";
+import { SandpitError } from "@sandpit/protocol";
+import { accessTokenHeader, verifySignature } from "../auth.js";
+import { resolveUserPath } from "../paths.js";
+import { negotiateEncoding } from "./accept-encoding.js";
+import { parseByteRange } from "./byte-range.js";
+import { contentDisposition } from "./content-disposition.js";
+import { contentTypeOf } from "./content-type.js";
+import type { HttpRoutesContext } from "./http-routes.js";
+import type { HttpRequest, HttpResponse } from "./http-types.js";
+import { sendError } from "./send-json.js";
+import { parseExpiration, userOfRequest } from "./user-of-request.js";
+
+function headerOf(req: HttpRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * `GET /files` (spec §5.3). Checks run in envd's order: signature → user → path → existence →
+ * directory → Accept-Encoding. The body is streamed from the open file with backpressure and
+ * never sized by st_size alone: procfs files report 0 and still have content.
+ */
+export async function handleFileDownload(
+  ctx: HttpRoutesContext,
+  req: HttpRequest,
+  res: HttpResponse,
+  query: Map<string, string>,
+): Promise<void> {
+  const rawPath = query.get("path") ?? "";
+  const username = query.get("username");
+  try {
+    verifySignature(ctx.state.accessToken, {
+      headerToken: headerOf(req, accessTokenHeader),
+      signature: query.get("signature"),
+      expiration: parseExpiration(query.get("signature_expiration")),
+      username,
+      path: rawPath,
+      operation: "read",
+    });
+  } catch (error) {
+    const status = error instanceof SandpitError && error.code === "unauthenticated" ? 401 : 400;
+    sendError(res, status, (error as Error).message);
+    return;
+  }
+
+  let path: string;
+  try {
+    const user = await userOfRequest(ctx.users, username, ctx.state.defaultUser);
+    try {
+      path = resolveUserPath(rawPath, user, ctx.state.defaultWorkdir);
+    } catch (error) {
+      sendError(res, 400, `error expanding and resolving path '${rawPath}': ${(error as Error).message}`);
+      return;
+    }
+  } catch (error) {
+    sendError(res, 401, (error as Error).message);
+    return;
+  }
+
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+    throw error;
+  });
+  if (!info) {
+    sendError(res, 404, `path '${path}' does not exist`);
+    return;
+  }
+  if (info.isDirectory()) {
+    sendError(res, 400, `path '${path}' is a directory`);
+    return;
+  }
+  if (!info.isFile() && !info.isCharacterDevice()) {
+    // Opening a FIFO would park a libuv pool thread until some writer shows up.
+    sendError(res, 400, `path '${path}' is not a regular file`);
+    return;
+  }
+  const encoding = negotiateEncoding(headerOf(req, "accept-encoding"));
+  if (encoding === undefined) {
+    sendError(res, 406, "no acceptable encoding found, supported: [gzip]");
+    return;
+  }
+
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") sendError(res, 404, `path '${path}' does not exist`);
+    else sendError(res, 500, `error opening file '${path}': ${(error as Error).message}`);
+    return;
+  }
+  // Once a read stream exists it owns the handle and closes it however the stream ends.
+  let streaming = false;
+  try {
+    const opened = await handle.stat();
+    res.setHeader("Vary", "Accept-Encoding");
+    res.setHeader("Content-Type", contentTypeOf(path));
+    res.setHeader("Content-Disposition", contentDisposition(basename(path)));
+    res.setHeader("Last-Modified", opened.mtime.toUTCString());
+
+    const wantsPart =
+      headerOf(req, "range") !== undefined || headerOf(req, "if-modified-since") !== undefined;
+    if (encoding === "gzip" && !wantsPart) {
+      res.statusCode = 200;
+      res.setHeader("Content-Encoding", "gzip");
+      const gzip = createGzip({ level: zlibConstants.Z_BEST_SPEED });
+      streaming = true;
+      await pipeline(handle.createReadStream(), gzip, res);
+      return;
+    }
+
+    if (notModified(headerOf(req, "if-modified-since"), opened.mtimeMs)) {
+      res.statusCode = 304;
+      res.end();
+      return;
+    }
+    // A size of 0 is not proof of emptiness (procfs): then stream to EOF, unsized.
+    const sized = opened.isFile() && opened.size > 0;
+    res.setHeader("Accept-Ranges", sized ? "bytes" : "none");
+    const range =
+      sized && ifRangeHolds(headerOf(req, "if-range"), opened.mtimeMs)
+        ? parseByteRange(headerOf(req, "range"), opened.size)
+        : undefined;
+    if (range === "unsatisfiable") {
+      res.setHeader("Content-Range", `bytes */${opened.size}`);
+      sendError(res, 416, "requested range not satisfiable");
+      return;
+    }
+    let start = 0;
+    let end: number | undefined;
+    if (range) {
+      res.statusCode = 206;
+      res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${opened.size}`);
+      res.setHeader("Content-Length", range.end - range.start + 1);
+      ({ start, end } = range);
+    } else {
+      res.statusCode = 200;
+      if (sized) {
+        res.setHeader("Content-Length", opened.size);
+        end = opened.size - 1;
+      }
+    }
+    // Character devices cannot seek: read them from their current position.
+    const source = opened.isFile() ? handle.createReadStream({ start, end }) : handle.createReadStream();
+    streaming = true;
+    await pipeline(source, res);
+  } catch (error) {
+    // The client went away or the file broke mid-stream; headers are out, so just cut it.
+    if (!res.headersSent) sendError(res, 500, `error reading file '${path}': ${(error as Error).message}`);
+    else res.destroy();
+  } finally {
+    if (!streaming) await handle.close();
+  }
+}
+
+function notModified(header: string | undefined, mtimeMs: number): boolean {
+  if (header === undefined) return false;
+  const since = Date.parse(header);
+  return Number.isFinite(since) && Math.floor(mtimeMs / 1000) * 1000 <= since;
+}
+
+function ifRangeHolds(header: string | undefined, mtimeMs: number): boolean {
+  if (header === undefined) return true;
+  const date = Date.parse(header);
+  return Number.isFinite(date) && Math.floor(mtimeMs / 1000) * 1000 <= date;
+}

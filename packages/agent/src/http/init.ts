@@ -1,0 +1,130 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { AgentState } from "../agent-state.js";
+import { accessTokenHeader, checkAccessToken, secretsEqual } from "../auth.js";
+import type { HttpRequest, HttpResponse } from "./http-types.js";
+import { readSmallBody } from "./read-body.js";
+import { abandonRequestBody, sendError } from "./send-json.js";
+
+/** The envd version the agent claims; ≥0.6.4 turns on every SDK path (spec §8). */
+export const envdVersion = "0.6.13";
+
+const maxInitBody = 4 * 1024 * 1024;
+const run = promisify(execFile);
+
+/** The fields of `POST /init` the agent applies (spec §5.7); the rest are accepted and ignored. */
+export interface InitRequest {
+  envVars?: Record<string, string>;
+  accessToken?: string;
+  timestamp?: string;
+  defaultUser?: string;
+  defaultWorkdir?: string;
+}
+
+/** Sets the guest clock; injectable so tests never touch the real one. */
+export type ClockSetter = (epochMs: number) => Promise<void>;
+
+/** Sets the system clock with `date`, which only root can do. */
+export const setSystemClock: ClockSetter = async (epochMs) => {
+  await run("date", ["-u", "-s", `@${(epochMs / 1000).toFixed(3)}`]);
+};
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === "string")
+  );
+}
+
+/** Validates an `/init` body; returns a message for the 400 when it is malformed. */
+export function parseInitRequest(body: unknown): InitRequest | string {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return "body must be a JSON object";
+  const b = body as Record<string, unknown>;
+  const result: InitRequest = {};
+  if (b.envVars !== undefined && b.envVars !== null) {
+    if (!isStringMap(b.envVars)) return "envVars must be an object of strings";
+    result.envVars = b.envVars;
+  }
+  for (const key of ["accessToken", "timestamp", "defaultUser", "defaultWorkdir"] as const) {
+    const value = b[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "string") return `${key} must be a string`;
+    result[key] = value;
+  }
+  if (result.timestamp !== undefined && !Number.isFinite(Date.parse(result.timestamp))) {
+    return "timestamp must be an RFC 3339 date-time";
+  }
+  return result;
+}
+
+/**
+ * Applies an init to the state (spec §5.7). A timestamp older than the last applied one makes
+ * the request stale: authorised, answered 204, changes nothing. The clock is moved only when
+ * it is off by more than −50 ms/+5 s, only as root, and a failure there is not an error.
+ */
+export async function applyInit(
+  state: AgentState,
+  init: InitRequest,
+  setClock: ClockSetter | undefined,
+  now = Date.now(),
+): Promise<void> {
+  const at = init.timestamp === undefined ? undefined : Date.parse(init.timestamp);
+  if (at !== undefined && state.lastInitAt !== undefined && at <= state.lastInitAt) return;
+  if (at !== undefined) {
+    state.lastInitAt = at;
+    const drift = now - at;
+    if (setClock && process.getuid?.() === 0 && (drift > 5000 || drift < -50)) {
+      await setClock(at).catch(() => undefined);
+    }
+  }
+  state.envVars = { ...(init.envVars ?? {}) };
+  state.accessToken =
+    init.accessToken === undefined || init.accessToken === "" ? undefined : init.accessToken;
+  if (init.defaultUser) state.defaultUser = init.defaultUser;
+  if (init.defaultWorkdir) state.defaultWorkdir = init.defaultWorkdir;
+}
+
+/**
+ * `POST /init`. Authorised when the agent has no token yet (first setup), or the request shows
+ * the current one in `X-Access-Token` or re-sends it as `accessToken` (resume does that).
+ */
+export async function handleInit(
+  state: AgentState,
+  req: HttpRequest,
+  res: HttpResponse,
+  setClock: ClockSetter | undefined,
+): Promise<void> {
+  let body: unknown = {};
+  try {
+    const raw = await readSmallBody(req, maxInitBody);
+    if (raw.length > 0) body = JSON.parse(raw.toString("utf8"));
+  } catch (error) {
+    abandonRequestBody(req, res);
+    const tooLarge = (error as { code?: string }).code === "resource_exhausted";
+    sendError(res, tooLarge ? 413 : 400, `error decoding init request: ${(error as Error).message}`);
+    return;
+  }
+  const init = parseInitRequest(body);
+  if (typeof init === "string") {
+    sendError(res, 400, `error decoding init request: ${init}`);
+    return;
+  }
+  const header = req.headers[accessTokenHeader];
+  const presented = Array.isArray(header) ? header[0] : header;
+  const current = state.accessToken;
+  const authorised =
+    current === undefined ||
+    checkAccessToken(current, presented) ||
+    (init.accessToken !== undefined && secretsEqual(current, init.accessToken));
+  if (!authorised) {
+    sendError(res, 401, "unauthorized access, access token does not match");
+    return;
+  }
+  await applyInit(state, init, setClock);
+  res.statusCode = 204;
+  res.setHeader("Cache-Control", "no-store");
+  res.setHeader("X-Envd-Version", envdVersion);
+  res.end();
+}

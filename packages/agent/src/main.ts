@@ -1,0 +1,23 @@
+// The agent's entry point inside a sandbox: `node agent.mjs [--port N] [--host H]`.
+import { readAgentConfig } from "./agent-config.js";
+import { createAgentServer } from "./agent-server.js";
+
+async function main(): Promise<void> {
+  const config = readAgentConfig(process.argv.slice(2), process.env);
+  const server = createAgentServer({ port: config.port, host: config.host });
+  const { port } = await server.listen();
+  console.log(JSON.stringify({ msg: "agent listening", host: config.host, port }));
+  const stop = () => {
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(JSON.stringify({ msg: "agent failed to start", error: String(error) }));
+  process.exit(1);
+});

@@ -1,0 +1,141 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { SandpitError } from "@sandpit/protocol";
+import type { ProcessIo, ProcessListener } from "./managed-process.js";
+import { processEnd } from "./process-end.js";
+import { assertExecutable, type Launch } from "./process-launch.js";
+
+let setprivPath: string | null | undefined;
+
+// libuv drops every supplementary group when it switches users, so a user who belongs to more
+// groups than its primary one (e.g. `sudo`) is switched by util-linux's setpriv instead, which
+// execs the command in place and so keeps its PID.
+function findSetpriv(): string | null {
+  if (setprivPath === undefined) {
+    setprivPath = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p)) ?? null;
+  }
+  return setprivPath;
+}
+
+interface SpawnPlan {
+  file: string;
+  args: string[];
+  uid: number | undefined;
+  gid: number | undefined;
+  /** Whether exec failures of the command would be hidden behind a helper. */
+  viaHelper: boolean;
+}
+
+function planSpawn(launch: Launch): SpawnPlan {
+  const creds = launch.credentials;
+  if (!creds)
+    return { file: launch.cmd, args: launch.args, uid: undefined, gid: undefined, viaHelper: false };
+  const extraGroups = creds.groups.some((g) => g !== creds.gid);
+  const setpriv = extraGroups ? findSetpriv() : null;
+  if (!setpriv)
+    return { file: launch.cmd, args: launch.args, uid: creds.uid, gid: creds.gid, viaHelper: false };
+  return {
+    file: setpriv,
+    args: [
+      `--reuid=${creds.uid}`,
+      `--regid=${creds.gid}`,
+      `--groups=${creds.groups.join(",")}`,
+      "--",
+      launch.cmd,
+      ...launch.args,
+    ],
+    uid: undefined,
+    gid: undefined,
+    viaHelper: true,
+  };
+}
+
+/** envd gives user processes an OOM score of 100 so the agent outlives them; best effort. */
+export function raiseOomScore(pid: number): void {
+  // Synchronous: a procfs write takes microseconds, four threadpool hops take longer.
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, "100");
+  } catch {
+    // The process may already be gone, or procfs read-only; the score is only a preference.
+  }
+}
+
+async function spawnError(child: ChildProcess, cmd: string): Promise<never> {
+  const error = await new Promise<Error>((resolve) => child.once("error", resolve));
+  throw new SandpitError("invalid_argument", `error starting process '${cmd}': ${error.message}`, {
+    cause: error,
+  });
+}
+
+/** Spawns a process with stdout/stderr pipes and, when `stdin`, a stdin pipe (else /dev/null). */
+export async function spawnPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessIo> {
+  const plan = planSpawn(launch);
+  if (plan.viaHelper) await assertExecutable(launch);
+  let child: ChildProcess;
+  try {
+    child = spawn(plan.file, plan.args, {
+      cwd: launch.cwd,
+      env: launch.env,
+      uid: plan.uid,
+      gid: plan.gid,
+      stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+  } catch (error) {
+    throw new SandpitError("invalid_argument", `error starting process '${launch.cmd}': ${String(error)}`, {
+      cause: error,
+    });
+  }
+  const pid = child.pid;
+  if (pid === undefined) return spawnError(child, launch.cmd);
+  raiseOomScore(pid);
+
+  const { stdout, stderr } = child;
+  if (!stdout || !stderr) throw new SandpitError("internal", "process output pipes are missing");
+  let stdinOpen = stdin;
+  // A child that exits or closes stdin makes our writes fail with EPIPE; that only closes input.
+  child.stdin?.on("error", () => {
+    stdinOpen = false;
+  });
+  let signalled = false;
+
+  return {
+    pid,
+    isPty: false,
+    writeInput(data) {
+      if (!stdin) throw new SandpitError("internal", "stdin is not enabled for this process");
+      if (!stdinOpen || !child.stdin?.writable) throw new SandpitError("internal", "stdin is closed");
+      child.stdin.write(data);
+    },
+    closeInput() {
+      stdinOpen = false;
+      child.stdin?.end();
+    },
+    resize() {
+      throw new SandpitError("internal", "process has no pty to resize");
+    },
+    kill(signal) {
+      signalled = true;
+      child.kill(signal);
+    },
+    pauseOutput() {
+      stdout.pause();
+      stderr.pause();
+    },
+    resumeOutput() {
+      stdout.resume();
+      stderr.resume();
+    },
+    attach(sink: ProcessListener) {
+      stdout.on("data", (chunk: Buffer) => sink.onData("stdout", chunk));
+      stderr.on("data", (chunk: Buffer) => sink.onData("stderr", chunk));
+      child.once("exit", () => {
+        // After a kill the end must not wait for EOF: a grandchild may hold the pipes open.
+        if (signalled) {
+          stdout.destroy();
+          stderr.destroy();
+        }
+      });
+      child.once("close", (code, signal) => sink.onEnd(processEnd(code, signal)));
+    },
+  };
+}

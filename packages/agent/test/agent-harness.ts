@@ -1,0 +1,63 @@
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type AgentServer, type AgentServerOptions, createAgentServer } from "../src/agent-server.js";
+
+/** An agent listening on a random local port, for tests. */
+export interface TestAgent {
+  server: AgentServer;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Starts an in-process agent on 127.0.0.1 and a free port. */
+export async function startTestAgent(options: AgentServerOptions = {}): Promise<TestAgent> {
+  const server = createAgentServer({ ...options, port: 0, host: "127.0.0.1" });
+  const { port } = await server.listen();
+  return { server, baseUrl: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+/** A throwaway `/etc` with passwd and group files, and the homes it names. */
+export interface TestEtc {
+  dir: string;
+  home: string;
+  remove(): void;
+}
+
+/**
+ * Writes an `/etc` with root and `tester` (uid/gid 65534, also in group 4242), so user
+ * switching is tested without touching the host's users.
+ */
+export function createTestEtc(): TestEtc {
+  const dir = mkdtempSync(join(tmpdir(), "agent-etc-"));
+  const home = mkdtempSync(join(tmpdir(), "agent-home-"));
+  if (process.getuid?.() === 0) chownSync(home, 65534, 65534);
+  writeFileSync(
+    join(dir, "passwd"),
+    `root:x:0:0:root:/root:/bin/bash\ntester:x:65534:65534:tester:${home}:/bin/sh\n`,
+  );
+  writeFileSync(join(dir, "group"), "root:x:0:\nnogroup:x:65534:\nextra:x:4242:tester\n");
+  return {
+    dir,
+    home,
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Basic auth header selecting a user (spec §6.2). */
+export function basicAuth(user: string): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${user}:`).toString("base64")}` };
+}
+
+/** Whether a PID still names a live (non-zombie) process. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,51 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import type { LocalRuntime, SandboxInfo } from "@sandpit/runtime";
+
+const repo = new URL("../..", import.meta.url).pathname;
+/** The self-contained agent directory: agent.mjs, its addons, node and the libraries node links. */
+export const agentBundleDir = join(repo, "packages/agent/dist/bundle");
+const MOUNT = "/opt/sandpit/agent";
+/** The agent's port inside every sandbox (spec §5). */
+export const AGENT_PORT = 49983;
+
+/** Builds the agent bundle (esbuild; a second or two). */
+export function buildAgentBundle(): void {
+  execFileSync("npm", ["run", "build:bundle", "-w", "@sandpit/agent"], { cwd: repo, stdio: "ignore" });
+}
+
+/** Starts a sandbox whose main process is the agent, started through the bundle's own loader. */
+export async function createAgentSandbox(rt: LocalRuntime, id: string): Promise<SandboxInfo> {
+  const info = await rt.create({
+    id,
+    template: "base",
+    binds: [{ source: agentBundleDir, target: MOUNT }],
+    command: [
+      `${MOUNT}/lib/ld-linux-x86-64.so.2`,
+      "--library-path",
+      `${MOUNT}/lib`,
+      `${MOUNT}/bin/node`,
+      `${MOUNT}/agent.mjs`,
+    ],
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ok = await fetch(`http://${info.address}:${AGENT_PORT}/health`).then(
+      (r) => r.status === 204,
+      () => false,
+    );
+    if (ok) return info;
+    if (Date.now() > deadline) throw new Error(`agent in ${id} did not become healthy`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** What the control plane's `/init` does for the base template. */
+export async function initAgent(info: SandboxInfo, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`http://${info.address}:${AGENT_PORT}/init`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ defaultUser: "user", defaultWorkdir: "/home/user", ...body }),
+  });
+  if (res.status !== 204) throw new Error(`/init answered ${res.status}: ${await res.text()}`);
+}

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createLocalRuntime, type LocalRuntime, type SandboxInfo } from "@sandpit/runtime";
+import { CommandExitError, Sandbox } from "e2b";
+import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { AGENT_PORT, buildAgentBundle, createAgentSandbox, initAgent } from "./agent-sandbox.js";
+
+const notRoot = process.getuid?.() !== 0 ? "needs root (sandboxes)" : false;
+const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates";
+
+/** The official SDK against the agent running as a real sandbox's main process. */
+export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string): void {
+  const prefix = `spa${runtime}`;
+  describe(`e2b SDK against the agent inside a ${runtime} sandbox`, {
+    skip: notRoot,
+    timeout: 300_000,
+  }, () => {
+    let dataDir: string;
+    let rt: LocalRuntime;
+    let info: SandboxInfo;
+    let sbx: Sandbox;
+    const id = `agent${runtime}${process.pid}`;
+
+    before(async () => {
+      buildAgentBundle();
+      dataDir = mkdtempSync(join(tmpdir(), `sandpit-agent-${runtime}-`));
+      rt = createLocalRuntime({ runtime, dataDir, templatesDir: TEMPLATES_DIR, prefix, addressPool });
+      await rt.janitor(new Set());
+      info = await createAgentSandbox(rt, id);
+      await initAgent(info, { envVars: { FROM_INIT: "init-value" } });
+      process.env.E2B_DEBUG = "true";
+      process.env.E2B_SANDBOX_URL = `http://${info.address}:${AGENT_PORT}`;
+      sbx = await Sandbox.create();
+    });
+
+    after(async () => {
+      await rt.remove(id);
+      await rt.janitor(new Set());
+      await rt.close();
+      assert.deepEqual(hostLeftovers(prefix, dataDir), []);
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    test("the agent is PID 1's child and zombies are reaped", async () => {
+      const r = await sbx.commands.run(
+        "ps -o pid,stat,args -e; (sleep 0 &) ; sleep 0.3; ps -o stat= -e | grep -c Z || true",
+        {
+          user: "root",
+        },
+      );
+      assert.match(r.stdout, /^\s+1 .*\/opt\/sandpit\/init/m);
+      assert.match(r.stdout, /agent\.mjs/);
+      assert.equal(r.stdout.trim().split("\n").at(-1), "0", "a zombie was left");
+    });
+
+    test("commands: foreground, user, root, env, cwd, exit codes", async () => {
+      const r = await sbx.commands.run('echo "$(whoami) $HOME $FROM_INIT $E2B_SANDBOX" && pwd');
+      assert.equal(r.stdout, "user /home/user init-value true\n/home/user\n");
+      assert.equal((await sbx.commands.run("whoami", { user: "root" })).stdout, "root\n");
+      assert.equal((await sbx.commands.run("echo $X", { envs: { X: "y" } })).stdout, "y\n");
+      assert.equal((await sbx.commands.run("pwd", { cwd: "/tmp" })).stdout, "/tmp\n");
+      await assert.rejects(
+        sbx.commands.run("exit 3"),
+        (e: unknown) => e instanceof CommandExitError && e.exitCode === 3,
+      );
+      const py = await sbx.commands.run("python -c 'print(6*7)'");
+      assert.equal(py.stdout, "42\n");
+    });
+
+    test("background command, stdin, list, kill", async () => {
+      const h = await sbx.commands.run("cat", { background: true, stdin: true });
+      await sbx.commands.sendStdin(h.pid, "hello\n");
+      await sbx.commands.closeStdin(h.pid);
+      const done = await h.wait();
+      assert.equal(done.stdout, "hello\n");
+      const sleeper = await sbx.commands.run("sleep 100", { background: true });
+      assert.ok((await sbx.commands.list()).some((p) => p.pid === sleeper.pid));
+      assert.equal(await sbx.commands.kill(sleeper.pid), true);
+      await assert.rejects(sleeper.wait());
+    });
+
+    test("pty: create, input, resize", async () => {
+      let out = "";
+      const pty = await sbx.pty.create({
+        cols: 80,
+        rows: 24,
+        onData: (d) => {
+          out += new TextDecoder().decode(d);
+        },
+      });
+      await sbx.pty.resize(pty.pid, { cols: 123, rows: 40 });
+      await sbx.pty.sendInput(pty.pid, new TextEncoder().encode("tput cols; exit\n"));
+      await pty.wait().catch(() => undefined);
+      assert.match(out, /123/);
+    });
+
+    test("files: write, read, list, metadata-free info, watch", async () => {
+      await sbx.files.write("dir/a.txt", "alpha");
+      assert.equal(await sbx.files.read("dir/a.txt"), "alpha");
+      const entries = await sbx.files.list("dir");
+      assert.deepEqual(
+        entries.map((e) => e.name),
+        ["a.txt"],
+      );
+      const info = await sbx.files.getInfo("dir/a.txt");
+      assert.equal(info.owner, "user");
+      assert.equal(info.path, "/home/user/dir/a.txt");
+      const events: string[] = [];
+      const watcher = await sbx.files.watchDir("dir", (e) => {
+        events.push(`${e.type}:${e.name}`);
+      });
+      await sbx.files.write("dir/b.txt", "beta");
+      for (let i = 0; i < 50 && !events.some((e) => e.endsWith("b.txt")); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      await watcher.stop();
+      assert.ok(
+        events.some((e) => e.endsWith(":b.txt")),
+        events.join(","),
+      );
+      assert.equal(await sbx.files.exists("dir/nope"), false);
+    });
+  });
+}
