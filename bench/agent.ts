@@ -2,9 +2,8 @@
 // next to the sandbox's own floor (an in-sandbox loop of `bash -l -c true`), and 256 MiB
 // upload + download through the agent next to a plain loopback HTTP transfer.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalRuntime } from "@sandpit/runtime";
 import { Sandbox } from "e2b";
@@ -14,7 +13,7 @@ import {
   createAgentSandbox,
   initAgent,
 } from "../test/sandbox-agent/agent-sandbox.js";
-import { type Benchmark, type Metric, median, timeMetric } from "./measure.js";
+import { BENCH_DATA_DIR, type Benchmark, type Metric, median, timeMetric } from "./measure.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 50);
 const MIB = 1024 * 1024;
@@ -50,7 +49,9 @@ export const agentBenchmark: Benchmark = async ({ log }) => {
   const loopback: number[] = [];
   for (let i = 0; i < 3; i++) loopback.push(await loopbackTransfer(data));
   for (const runtime of ["runsc", "runc"] as const) {
-    const dataDir = mkdtempSync(join(tmpdir(), "sandpit-bench-agent-"));
+    // A fixed place, so the janitor of the next run cleans up after a run that was killed.
+    const dataDir = join(BENCH_DATA_DIR, `agent-${runtime}`);
+    mkdirSync(dataDir, { recursive: true });
     const rt = createLocalRuntime({
       runtime,
       dataDir,
@@ -59,6 +60,8 @@ export const agentBenchmark: Benchmark = async ({ log }) => {
       templatesDir: process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates",
     });
     try {
+      await rt.janitor(new Set());
+      log(`${runtime}: starting the agent sandbox`);
       const info = await createAgentSandbox(rt, `bagent${runtime}`);
       await initAgent(info, {});
       process.env.E2B_DEBUG = "true";

@@ -1,3 +1,6 @@
+/** Where benchmarks keep sandbox state between runs. */
+export const BENCH_DATA_DIR = process.env.SANDPIT_BENCH_DIR ?? "/var/lib/sandpit/bench";
+
 /** One metric of a benchmark, in the shape `--json` prints. */
 export interface Metric {
   median_ms?: number;

@@ -1,12 +1,11 @@
 // Create-to-first-command latency of a sandbox on each driver, next to the raw OCI runtime
 // doing the same two steps (start a container from the same rootfs, run `true` in it).
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalRuntime } from "@sandpit/runtime";
 import { ociSpec } from "../packages/runtime/src/oci-spec.js";
-import { type Benchmark, type Metric, timeMetric } from "./measure.js";
+import { BENCH_DATA_DIR, type Benchmark, type Metric, timeMetric } from "./measure.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates";
@@ -27,6 +26,10 @@ async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, work: str
   const layer = join(work, "raw");
   for (const d of ["upper", "work", "rootfs"]) mkdirSync(join(layer, d), { recursive: true });
   await run("chown", ["100000:100000", join(layer, "upper")]);
+  // A killed earlier run may have left its overlay mounted here.
+  if (readFileSync("/proc/self/mountinfo", "utf8").includes(` ${join(layer, "rootfs")} `)) {
+    await run("umount", [join(layer, "rootfs")]);
+  }
   await run("mount", [
     "-t",
     "overlay",
@@ -74,7 +77,9 @@ async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, work: str
 export const runtimeBenchmark: Benchmark = async ({ log }) => {
   const results: Record<string, Metric> = {};
   for (const runtime of ["runsc", "runc"] as const) {
-    const work = mkdtempSync(join(tmpdir(), "sandpit-bench-"));
+    // A fixed place, so the janitor of the next run cleans up after a run that was killed.
+    const work = join(BENCH_DATA_DIR, `runtime-${runtime}`);
+    mkdirSync(work, { recursive: true });
     const rt = createLocalRuntime({
       runtime,
       dataDir: work,
@@ -84,6 +89,7 @@ export const runtimeBenchmark: Benchmark = async ({ log }) => {
       defaultLimits: { cpuCount: 1, memoryMB: 512, pids: 1024, diskMB: 1024 },
     });
     try {
+      await rt.janitor(new Set());
       const template = await rt.templates.ensure("base");
       const raw = await rawRuntime(runtime, template.rootfs, work);
       log(`${runtime}: raw runtime`);
