@@ -15,6 +15,7 @@ try {
     ["/bin/bash", "-lc", 'echo "hello from $(whoami) on $(uname -sr)"; python --version'],
     {
       user: 1000,
+      env: { HOME: "/home/user", USER: "user" },
     },
   );
   process.stdout.write(r.stdout + r.stderr);
