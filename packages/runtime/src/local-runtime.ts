@@ -19,7 +19,7 @@ import type { OciRuntime } from "./oci-runtime.js";
 import { ociSpec } from "./oci-spec.js";
 import { createRuncRuntime } from "./runc-runtime.js";
 import { createRunscRuntime } from "./runsc-runtime.js";
-import { cgroupIds, cgroupPath, cgroupUsage, removeCgroup } from "./sandbox-cgroup.js";
+import { cgroupIds, cgroupPath, cgroupUsage, removeCgroup, removePrefixCgroups } from "./sandbox-cgroup.js";
 import type {
   JanitorReport,
   SandboxDriver,
@@ -460,6 +460,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     async close() {
       if (records.size === 0 && (await networkIds(prefix)).size === 0) {
         await uninstallFirewall(prefix, pool);
+        removePrefixCgroups(prefix);
         firewall = undefined;
       }
     },

@@ -120,3 +120,14 @@ function safeRead(file: string): string {
     return "";
   }
 }
+
+/** Removes the prefix's parent cgroups once no sandbox is left under them. */
+export function removePrefixCgroups(prefix: string): void {
+  for (const dir of hierarchies(`/${prefix}`)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // a sandbox still lives under it
+    }
+  }
+}

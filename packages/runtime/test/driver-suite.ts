@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -116,6 +116,7 @@ export function driverSuite(traits: DriverTraits): void {
       await rt.close();
       assert.deepEqual(hostLeftovers(prefix, dataDir), []);
       assert.deepEqual(sharedRules(prefix), []);
+      assert.ok(!existsSync(`/sys/fs/cgroup/memory/${prefix}`), "the prefix's parent cgroup is left");
       rmSync(dataDir, { recursive: true, force: true });
     });
 
