@@ -3,8 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type filesystemPb, SandpitError } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
-import { resolveUserPath } from "../paths.js";
-import { rpcUser } from "../rpc-user.js";
+import { rpcUserPath } from "../rpc-user.js";
 import { type EntryInfoInit, entryInfoOf } from "./entry-info.js";
 import { errnoOf, internalError, isMissing } from "./fs-errors.js";
 import { createOwnerNames, type OwnerNames } from "./owner-names.js";
@@ -30,8 +29,7 @@ export async function listDir(
   context: HandlerContext,
 ): Promise<ListDirResponseInit> {
   const depth = req.depth === 0 ? 1 : req.depth;
-  const user = await rpcUser(ctx, context.requestHeader);
-  const root = resolveUserPath(req.path, user, ctx.state.defaultWorkdir);
+  const { path: root } = await rpcUserPath(ctx, context.requestHeader, req.path);
   const resolved = await realpath(root).catch((error: unknown) => {
     if (isMissing(error)) throw new SandpitError("not_found", `path not found: ${(error as Error).message}`);
     if (errnoOf(error) === "ELOOP") {

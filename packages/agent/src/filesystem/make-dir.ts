@@ -4,8 +4,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { type filesystemPb, SandpitError } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
 import { ensureDirs } from "../ensure-dirs.js";
-import { resolveUserPath } from "../paths.js";
-import { rpcUser } from "../rpc-user.js";
+import { rpcUserPath } from "../rpc-user.js";
 import { entryInfoOf } from "./entry-info.js";
 import { internalError, isMissing } from "./fs-errors.js";
 import { createOwnerNames } from "./owner-names.js";
@@ -21,8 +20,7 @@ export async function makeDir(
   req: filesystemPb.MakeDirRequest,
   context: HandlerContext,
 ): Promise<MakeDirResponseInit> {
-  const user = await rpcUser(ctx, context.requestHeader);
-  const path = resolveUserPath(req.path, user, ctx.state.defaultWorkdir);
+  const { user, path } = await rpcUserPath(ctx, context.requestHeader, req.path);
   const existing = await stat(path).catch((error: unknown) => {
     if (isMissing(error)) return undefined;
     throw internalError("error getting file info", error);

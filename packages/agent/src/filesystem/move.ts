@@ -6,7 +6,7 @@ import { type filesystemPb, SandpitError } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
 import { ensureDirs } from "../ensure-dirs.js";
 import { resolveUserPath } from "../paths.js";
-import { rpcUser } from "../rpc-user.js";
+import { rpcUserPath } from "../rpc-user.js";
 import { entryInfoOf } from "./entry-info.js";
 import { errnoOf, internalError } from "./fs-errors.js";
 import { createOwnerNames } from "./owner-names.js";
@@ -23,8 +23,7 @@ export async function move(
   req: filesystemPb.MoveRequest,
   context: HandlerContext,
 ): Promise<MoveResponseInit> {
-  const user = await rpcUser(ctx, context.requestHeader);
-  const source = resolveUserPath(req.source, user, ctx.state.defaultWorkdir);
+  const { user, path: source } = await rpcUserPath(ctx, context.requestHeader, req.source);
   const destination = resolveUserPath(req.destination, user, ctx.state.defaultWorkdir);
   let created: string[] = [];
   try {

@@ -2,8 +2,7 @@ import { rm } from "node:fs/promises";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { filesystemPb } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
-import { resolveUserPath } from "../paths.js";
-import { rpcUser } from "../rpc-user.js";
+import { rpcUserPath } from "../rpc-user.js";
 import { internalError } from "./fs-errors.js";
 
 /** Remove: recursive delete that does not follow symlinks; a missing path is success. */
@@ -12,8 +11,7 @@ export async function remove(
   req: filesystemPb.RemoveRequest,
   context: HandlerContext,
 ): Promise<void> {
-  const user = await rpcUser(ctx, context.requestHeader);
-  const path = resolveUserPath(req.path, user, ctx.state.defaultWorkdir);
+  const { path } = await rpcUserPath(ctx, context.requestHeader, req.path);
   try {
     await rm(path, { recursive: true, force: true });
   } catch (error) {

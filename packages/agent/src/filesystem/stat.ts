@@ -2,8 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type filesystemPb, SandpitError } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
-import { resolveUserPath } from "../paths.js";
-import { rpcUser } from "../rpc-user.js";
+import { rpcUserPath } from "../rpc-user.js";
 import { entryInfoOf } from "./entry-info.js";
 import { internalError, isMissing } from "./fs-errors.js";
 import { createOwnerNames } from "./owner-names.js";
@@ -16,8 +15,7 @@ export async function stat(
   req: filesystemPb.StatRequest,
   context: HandlerContext,
 ): Promise<StatResponseInit> {
-  const user = await rpcUser(ctx, context.requestHeader);
-  const path = resolveUserPath(req.path, user, ctx.state.defaultWorkdir);
+  const { path } = await rpcUserPath(ctx, context.requestHeader, req.path);
   try {
     return { entry: await entryInfoOf(path, createOwnerNames(ctx.users)) };
   } catch (error) {

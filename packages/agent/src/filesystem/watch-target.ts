@@ -1,8 +1,7 @@
 import { stat, statfs } from "node:fs/promises";
 import { SandpitError } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
-import { resolveUserPath } from "../paths.js";
-import { rpcUser } from "../rpc-user.js";
+import { rpcUserPath } from "../rpc-user.js";
 
 // Superblock magic numbers of network and FUSE filesystems, where inotify sees only local changes.
 const networkFilesystems = new Set([0x6969, 0xff534d42, 0x517b, 0xfe534d42, 0x65735546]);
@@ -22,8 +21,7 @@ export async function resolveWatchTarget(
   request: WatchTargetRequest,
   header: Headers,
 ): Promise<string> {
-  const user = await rpcUser(ctx, header);
-  const path = resolveUserPath(request.path, user, ctx.state.defaultWorkdir);
+  const { path } = await rpcUserPath(ctx, header, request.path);
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT" || error.code === "ENOTDIR") {
       throw new SandpitError("not_found", `path ${path} not found: ${error.message}`);

@@ -2,22 +2,15 @@ import { type FileHandle, open, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
-import { SandpitError } from "@sandpit/protocol";
-import { accessTokenHeader, verifySignature } from "../auth.js";
 import { resolveUserPath } from "../paths.js";
 import { negotiateEncoding } from "./accept-encoding.js";
 import { parseByteRange } from "./byte-range.js";
 import { contentDisposition } from "./content-disposition.js";
 import { contentTypeOf } from "./content-type.js";
 import type { HttpRoutesContext } from "./http-routes.js";
-import type { HttpRequest, HttpResponse } from "./http-types.js";
+import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { sendError } from "./send-json.js";
-import { parseExpiration, userOfRequest } from "./user-of-request.js";
-
-function headerOf(req: HttpRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
+import { fileRequestRefusal, userOfRequest } from "./user-of-request.js";
 
 /**
  * `GET /files` (spec §5.3). Checks run in envd's order: signature → user → path → existence →
@@ -32,18 +25,9 @@ export async function handleFileDownload(
 ): Promise<void> {
   const rawPath = query.get("path") ?? "";
   const username = query.get("username");
-  try {
-    verifySignature(ctx.state.accessToken, {
-      headerToken: headerOf(req, accessTokenHeader),
-      signature: query.get("signature"),
-      expiration: parseExpiration(query.get("signature_expiration")),
-      username,
-      path: rawPath,
-      operation: "read",
-    });
-  } catch (error) {
-    const status = error instanceof SandpitError && error.code === "unauthenticated" ? 401 : 400;
-    sendError(res, status, (error as Error).message);
+  const refusal = fileRequestRefusal(ctx.state.accessToken, req, query, "read");
+  if (refusal) {
+    sendError(res, refusal.status, refusal.message);
     return;
   }
 

@@ -6,16 +6,15 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { SandpitError } from "@sandpit/protocol";
 import busboy from "busboy";
-import { accessTokenHeader, verifySignature } from "../auth.js";
 import { chownToUser, ensureDirs } from "../ensure-dirs.js";
 import { replaceFileMetadata } from "../file-metadata.js";
 import { resolveUserPath } from "../paths.js";
 import type { SandboxUser } from "../users.js";
 import type { HttpRoutesContext } from "./http-routes.js";
-import type { HttpRequest, HttpResponse } from "./http-types.js";
+import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { parseMetadataHeaders } from "./metadata-headers.js";
 import { abandonRequestBody, sendError, sendJson } from "./send-json.js";
-import { parseExpiration, userOfRequest } from "./user-of-request.js";
+import { fileRequestRefusal, userOfRequest } from "./user-of-request.js";
 
 /** One written file in the upload response (spec §5.4). */
 export interface UploadedEntry {
@@ -43,11 +42,6 @@ interface Journal {
 
 // Fields are held in memory by busboy; a part named `file` without a filename is one of them.
 const maxFieldBytes = 8 * 1024 * 1024;
-
-function headerOf(req: HttpRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 function errnoOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -84,19 +78,8 @@ async function receiveUpload(
 ): Promise<UploadedEntry[]> {
   const queryPath = query.get("path");
   const username = query.get("username");
-  try {
-    verifySignature(ctx.state.accessToken, {
-      headerToken: headerOf(req, accessTokenHeader),
-      signature: query.get("signature"),
-      expiration: parseExpiration(query.get("signature_expiration")),
-      username,
-      path: queryPath ?? "",
-      operation: "write",
-    });
-  } catch (error) {
-    const code = error instanceof SandpitError && error.code === "unauthenticated" ? 401 : 400;
-    throw new UploadError(code, (error as Error).message);
-  }
+  const refusal = fileRequestRefusal(ctx.state.accessToken, req, query, "write");
+  if (refusal) throw new UploadError(refusal.status, refusal.message);
   const user = await userOfRequest(ctx.users, username, ctx.state.defaultUser).catch((error: Error) => {
     throw new UploadError(401, error.message);
   });

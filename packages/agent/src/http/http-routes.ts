@@ -6,7 +6,7 @@ import { handleEnvs } from "./envs.js";
 import { handleFileDownload } from "./files-download.js";
 import { handleFileUpload } from "./files-upload.js";
 import { handleHealth } from "./health.js";
-import type { HttpRequest, HttpResponse } from "./http-types.js";
+import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { type ClockSetter, handleInit, setSystemClock } from "./init.js";
 import { createMetricsSampler, handleMetrics, type MetricsSampler } from "./metrics.js";
 import { parseQuery, pathnameOf } from "./query-params.js";
@@ -48,8 +48,7 @@ export function createHttpRoutes(ctx: HttpRoutesContext, options: HttpRoutesOpti
     const path = pathnameOf(req.url);
     const key = `${req.method} ${path}`;
     if (!selfAuthenticated.has(key)) {
-      const header = req.headers[accessTokenHeader];
-      if (!checkAccessToken(ctx.state.accessToken, Array.isArray(header) ? header[0] : header)) {
+      if (!checkAccessToken(ctx.state.accessToken, headerOf(req, accessTokenHeader))) {
         sendError(res, 401, unauthorizedMessage);
         return;
       }

@@ -6,3 +6,9 @@ export type HttpRequest = IncomingMessage | Http2ServerRequest;
 
 /** The response that goes with an HttpRequest. */
 export type HttpResponse = ServerResponse | Http2ServerResponse;
+
+/** The first value of a request header, if present. */
+export function headerOf(req: HttpRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

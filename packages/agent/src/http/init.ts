@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { AgentState } from "../agent-state.js";
 import { accessTokenHeader, checkAccessToken, secretsEqual } from "../auth.js";
-import type { HttpRequest, HttpResponse } from "./http-types.js";
+import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { readSmallBody } from "./read-body.js";
 import { abandonRequestBody, sendError } from "./send-json.js";
 
@@ -111,8 +111,7 @@ export async function handleInit(
     sendError(res, 400, `error decoding init request: ${init}`);
     return;
   }
-  const header = req.headers[accessTokenHeader];
-  const presented = Array.isArray(header) ? header[0] : header;
+  const presented = headerOf(req, accessTokenHeader);
   const current = state.accessToken;
   const authorised =
     current === undefined ||

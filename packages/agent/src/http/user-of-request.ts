@@ -1,5 +1,7 @@
 import { SandpitError } from "@sandpit/protocol";
+import { accessTokenHeader, type SignedOperation, verifySignature } from "../auth.js";
 import type { SandboxUser, UserDirectory } from "../users.js";
+import { type HttpRequest, headerOf } from "./http-types.js";
 
 /**
  * The user a `/files` request acts as: the `username` parameter, else the default user.
@@ -30,4 +32,30 @@ export function parseExpiration(value: string | undefined): number | undefined {
     );
   }
   return Number(value);
+}
+
+/**
+ * Checks a `/files` request's access token or URL signature (spec §5.6); returns the status
+ * and message to refuse it with, or undefined when it may proceed.
+ */
+export function fileRequestRefusal(
+  accessToken: string | undefined,
+  req: HttpRequest,
+  query: Map<string, string>,
+  operation: SignedOperation,
+): { status: number; message: string } | undefined {
+  try {
+    verifySignature(accessToken, {
+      headerToken: headerOf(req, accessTokenHeader),
+      signature: query.get("signature"),
+      expiration: parseExpiration(query.get("signature_expiration")),
+      username: query.get("username"),
+      path: query.get("path") ?? "",
+      operation,
+    });
+    return undefined;
+  } catch (error) {
+    const status = error instanceof SandpitError && error.code === "unauthenticated" ? 401 : 400;
+    return { status, message: (error as Error).message };
+  }
 }
