@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -121,6 +122,50 @@ export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string
         events.join(","),
       );
       assert.equal(await sbx.files.exists("dir/nope"), false);
+    });
+
+    test("a server bound to 127.0.0.1 answers on the sandbox address, only while it listens", async (t) => {
+      const url = `http://${info.address}:8123/`;
+      // Resolves to the status, or 0 when nothing answers.
+      const get = () =>
+        fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+          async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          },
+          () => 0,
+        );
+      const started = Date.now();
+      const server = await sbx.commands.run("python3 -m http.server 8123 --bind 127.0.0.1", {
+        background: true,
+      });
+      try {
+        let status = 0;
+        while (status !== 200 && Date.now() - started < 5000) {
+          status = await get();
+          if (status !== 200) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(status, 200, "the forwarded dev server did not answer within 5 s");
+        t.diagnostic(`reachable ${Date.now() - started} ms after the command started`);
+      } finally {
+        await server.kill();
+      }
+      const killed = Date.now();
+      // Refused, not merely unanswered: the agent closed the forward itself.
+      const refused = () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect(8123, info.address);
+          socket.once("connect", () => {
+            socket.destroy();
+            resolve(false);
+          });
+          socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+        });
+      while ((await get()) !== 0 || !(await refused())) {
+        assert.ok(Date.now() - killed < 5000, "port 8123 still answers after the server was killed");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      t.diagnostic(`refused ${Date.now() - killed} ms after the kill`);
     });
   });
 }

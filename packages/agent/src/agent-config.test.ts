@@ -3,15 +3,34 @@ import { test } from "node:test";
 import { readAgentConfig } from "./agent-config.js";
 
 test("flags override env vars override defaults", () => {
-  assert.deepEqual(readAgentConfig([], {}), { port: 49983, host: "0.0.0.0" });
+  assert.deepEqual(readAgentConfig([], {}), {
+    port: 49983,
+    host: "0.0.0.0",
+    portForwarding: true,
+  });
   assert.deepEqual(readAgentConfig([], { SANDPIT_AGENT_PORT: "5000", SANDPIT_AGENT_HOST: "127.0.0.1" }), {
     port: 5000,
     host: "127.0.0.1",
+    portForwarding: true,
   });
   assert.deepEqual(readAgentConfig(["--port", "6000", "--host=::1"], { SANDPIT_AGENT_PORT: "5000" }), {
     port: 6000,
     host: "::1",
+    portForwarding: true,
   });
+});
+
+test("port forwarding is on unless a flag or env var turns it off", () => {
+  assert.equal(readAgentConfig([], { SANDPIT_AGENT_PORT_FORWARDING: "off" }).portForwarding, false);
+  assert.equal(readAgentConfig([], { SANDPIT_AGENT_PORT_FORWARDING: "1" }).portForwarding, true);
+  assert.equal(
+    readAgentConfig(["--no-port-forwarding"], { SANDPIT_AGENT_PORT_FORWARDING: "on" }).portForwarding,
+    false,
+  );
+  assert.throws(
+    () => readAgentConfig([], { SANDPIT_AGENT_PORT_FORWARDING: "maybe" }),
+    /SANDPIT_AGENT_PORT_FORWARDING: expected on or off, got 'maybe'/,
+  );
 });
 
 test("a bad port is refused", () => {

@@ -4,6 +4,8 @@ import { defaultAgentPort } from "./agent-server.js";
 export interface AgentConfig {
   readonly port: number;
   readonly host: string;
+  /** Forward servers that listen only on loopback to the external address (on by default). */
+  readonly portForwarding: boolean;
 }
 
 function parsePort(value: string, source: string): number {
@@ -21,7 +23,16 @@ function flag(argv: readonly string[], name: string): string | undefined {
   return found;
 }
 
-/** Reads `--port`/`--host` and `SANDPIT_AGENT_PORT`/`SANDPIT_AGENT_HOST`, once, at startup. */
+function parseSwitch(value: string, source: string): boolean {
+  if (["1", "true", "on"].includes(value)) return true;
+  if (["0", "false", "off"].includes(value)) return false;
+  throw new Error(`${source}: expected on or off, got '${value}'`);
+}
+
+/**
+ * Reads `--port`/`--host`/`--no-port-forwarding` and `SANDPIT_AGENT_PORT`/`SANDPIT_AGENT_HOST`/
+ * `SANDPIT_AGENT_PORT_FORWARDING`, once, at startup.
+ */
 export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
   const portFlag = flag(argv, "port");
   const envPort = env.SANDPIT_AGENT_PORT;
@@ -29,5 +40,9 @@ export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (portFlag !== undefined) port = parsePort(portFlag, "--port");
   else if (envPort) port = parsePort(envPort, "SANDPIT_AGENT_PORT");
   const host = flag(argv, "host") ?? (env.SANDPIT_AGENT_HOST || "0.0.0.0");
-  return Object.freeze({ port, host });
+  const envForwarding = env.SANDPIT_AGENT_PORT_FORWARDING;
+  let portForwarding = true;
+  if (argv.includes("--no-port-forwarding")) portForwarding = false;
+  else if (envForwarding) portForwarding = parseSwitch(envForwarding, "SANDPIT_AGENT_PORT_FORWARDING");
+  return Object.freeze({ port, host, portForwarding });
 }

@@ -6,6 +6,11 @@ import { createDualProtocolServer, type DualRequestListener } from "./dual-proto
 import { registerFilesystemService } from "./filesystem/filesystem-service.js";
 import type { WatcherRegistry } from "./filesystem/watchers.js";
 import { createHttpRoutes } from "./http/http-routes.js";
+import {
+  createPortForwarder,
+  type PortForwarder,
+  type PortForwarderOptions,
+} from "./port-forwarding/port-forwarder.js";
 import { createProcessRegistry } from "./process/process-registry.js";
 import { registerProcessService } from "./process/process-service.js";
 import { createAccessTokenInterceptor } from "./rpc-auth.js";
@@ -20,6 +25,12 @@ export interface AgentServerOptions {
   host?: string;
   state?: AgentState;
   users?: UserDirectory;
+  /**
+   * When set, forwards servers that listen only on loopback to the external addresses while
+   * the agent listens (never the agent's own port). Off by default: on a developer's machine
+   * it would expose their local servers.
+   */
+  portForwarding?: PortForwarderOptions;
 }
 
 /** A running (or ready to run) agent. */
@@ -60,6 +71,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
   const context = createAgentContext(options);
   const processes = createProcessRegistry();
   const shutdown = new AbortController();
+  let forwarder: PortForwarder | undefined;
 
   let watchers: WatcherRegistry | undefined;
   const rpc = connectNodeAdapter({
@@ -79,6 +91,8 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
     if (handleCors(req, res)) return;
     // Connect reads 0 as "already expired"; the protocol means "no deadline" (spec §6.1).
     if (req.headers["connect-timeout-ms"] === "0") delete req.headers["connect-timeout-ms"];
+    // A started process is the likeliest next listener: look for it more often for a while.
+    if (req.url?.startsWith("/process.Process/Start")) forwarder?.boost();
     rpc(req, res);
   };
   const dual = createDualProtocolServer(listener);
@@ -91,18 +105,29 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
         dual.server.once("error", reject);
         dual.server.listen(options.port ?? defaultAgentPort, options.host ?? "0.0.0.0", () => {
           dual.server.off("error", reject);
-          resolve({ port: (dual.server.address() as AddressInfo).port });
+          const { port } = dual.server.address() as AddressInfo;
+          if (options.portForwarding && forwarder === undefined) {
+            const forwarding = options.portForwarding;
+            forwarder = createPortForwarder({
+              ...forwarding,
+              excludedPorts: [...(forwarding.excludedPorts ?? []), defaultAgentPort, port],
+            });
+          }
+          resolve({ port });
         });
       });
     },
-    close() {
+    async close() {
       shutdown.abort();
       processes.killAll();
       watchers?.closeAll();
-      return new Promise((resolve) => {
-        dual.server.close(() => resolve());
-        dual.destroyConnections();
-      });
+      await Promise.all([
+        forwarder?.close(),
+        new Promise<void>((resolve) => {
+          dual.server.close(() => resolve());
+          dual.destroyConnections();
+        }),
+      ]);
     },
   };
 }

@@ -4,9 +4,21 @@ import { createAgentServer } from "./agent-server.js";
 
 async function main(): Promise<void> {
   const config = readAgentConfig(process.argv.slice(2), process.env);
-  const server = createAgentServer({ port: config.port, host: config.host });
+  const server = createAgentServer({
+    port: config.port,
+    host: config.host,
+    // Servers bound to 127.0.0.1 inside the sandbox must still answer the proxy (ARCHITECTURE).
+    portForwarding: config.portForwarding ? {} : undefined,
+  });
   const { port } = await server.listen();
-  console.log(JSON.stringify({ msg: "agent listening", host: config.host, port }));
+  console.log(
+    JSON.stringify({
+      msg: "agent listening",
+      host: config.host,
+      port,
+      portForwarding: config.portForwarding,
+    }),
+  );
   const stop = () => {
     server.close().then(
       () => process.exit(0),

@@ -37,6 +37,7 @@ import {
   networkNames,
   removeSandboxNetwork,
   type SandboxNetwork,
+  setSandboxEgress,
   uninstallFirewall,
 } from "./sandbox-network.js";
 import { mountRootfs, mountsUnder, rootfsPaths, unmountRootfs } from "./sandbox-rootfs.js";
@@ -386,6 +387,14 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       return stats;
     },
 
+    async setInternetAccess(id, allow) {
+      const record = recordOf(id);
+      if (record.network.allowInternetAccess === allow) return;
+      await setSandboxEgress(prefix, id, record.network, allow);
+      record.network.allowInternetAccess = allow;
+      saveRecord(record);
+    },
+
     async pause(id) {
       const record = recordOf(id);
       if (record.status === "paused") return;
@@ -413,7 +422,13 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       const image = join(dirOf(id), "checkpoint");
       rmSync(image, { recursive: true, force: true });
       mkdirSync(image);
-      await oci.checkpoint(id, image);
+      try {
+        await oci.checkpoint(id, image);
+      } catch (e) {
+        // Refused: the sandbox runs on as it was; no half-written image is kept.
+        rmSync(image, { recursive: true, force: true });
+        throw e;
+      }
       await removeCgroup(cgroupPath(prefix, id));
       record.status = "checkpointed";
       saveRecord(record);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { SandpitError } from "@sandpit/protocol";
 import { detachedCommand } from "./detached-command.js";
 import { hostCommand } from "./host-command.js";
 import type { ExecOptions, OciContainer, OciRuntime } from "./oci-runtime.js";
@@ -66,6 +67,20 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       await runsc(["resume", id]);
     },
     async checkpoint(id, imageDir) {
+      // gVisor cannot save a TCP connection that is open or in TIME_WAIT, and a refused save
+      // leaves this build's sandbox unusable; so look first and refuse with the sandbox intact.
+      // (--net-disconnect-ok would reset them instead, but restored processes then stop
+      // serving their listeners: measured with this build.)
+      const sockets = await this.exec(id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+      const busy = openConnections(sockets.stdout);
+      if (sockets.code !== 0 || busy > 0) {
+        throw new SandpitError(
+          "failed_precondition",
+          sockets.code === 0
+            ? `sandbox '${id}' has ${busy} open TCP connection(s); gVisor cannot save them`
+            : `cannot inspect sandbox '${id}' before a checkpoint: ${sockets.stderr.trim()}`,
+        );
+      }
       await runsc(["checkpoint", "-image-path", imageDir, id]);
       await runsc(["delete", "-force", id], true);
     },
@@ -78,4 +93,14 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       return Number(readFileSync(pidFile, "utf8"));
     },
   };
+}
+
+/** TCP sockets of /proc/net/tcp{,6} text that are neither listening (0A) nor closed (07). */
+export function openConnections(procNetTcp: string): number {
+  let count = 0;
+  for (const line of procNetTcp.split("\n")) {
+    const state = line.trim().split(/\s+/)[3];
+    if (state && /^[0-9A-F]{2}$/.test(state) && state !== "0A" && state !== "07") count++;
+  }
+  return count;
 }

@@ -79,6 +79,8 @@ export interface SandboxDriver {
   /** Runs a command from the host, bypassing the agent (tests, diagnostics). */
   exec(id: string, argv: readonly string[], options?: SandboxExecOptions): Promise<HostCommandResult>;
   stats(id: string): Promise<SandboxStats>;
+  /** Opens or closes the sandbox's way out to the internet (host and other sandboxes stay closed). */
+  setInternetAccess(id: string, allow: boolean): Promise<void>;
   /** Freezes every process; memory stays in RAM. */
   pause(id: string): Promise<void>;
   /** Thaws a paused sandbox. */

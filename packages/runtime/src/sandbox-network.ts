@@ -183,6 +183,20 @@ async function egressRules(prefix: string): Promise<Map<string, string[][]>> {
   return rules;
 }
 
+/** Lets a sandbox out to the internet, or stops it; its other traffic rules stay as they are. */
+export async function setSandboxEgress(
+  prefix: string,
+  id: string,
+  net: SandboxNetwork,
+  allow: boolean,
+): Promise<void> {
+  const chain = chainNames(prefix).egress;
+  for (const rule of (await egressRules(prefix)).get(id) ?? []) {
+    await iptables(["-D", chain, ...rule], true);
+  }
+  if (allow) await iptables(["-A", chain, ...egressRule(net)]);
+}
+
 /** Removes a sandbox's rule, veth and namespace, found by name; what is gone is skipped. */
 export async function removeSandboxNetwork(prefix: string, id: string): Promise<void> {
   const names = networkNames(prefix, id);

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { hostCommand } from "./host-command.js";
@@ -89,11 +90,24 @@ export async function unmountAll(target: string): Promise<void> {
   }
 }
 
-async function blankImage(cache: string, sizeMB: number): Promise<string> {
+// Concurrent first creates of one size share one mkfs instead of racing on the same file.
+const blankImagesInFlight = new Map<string, Promise<string>>();
+
+function blankImage(cache: string, sizeMB: number): Promise<string> {
   const path = join(cache, `blank-${sizeMB}m.ext4`);
-  if (existsSync(path)) return path;
+  if (existsSync(path)) return Promise.resolve(path);
+  let pending = blankImagesInFlight.get(path);
+  if (!pending) {
+    pending = makeBlankImage(cache, path, sizeMB).finally(() => blankImagesInFlight.delete(path));
+    blankImagesInFlight.set(path, pending);
+  }
+  return pending;
+}
+
+async function makeBlankImage(cache: string, path: string, sizeMB: number): Promise<string> {
   mkdirSync(cache, { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
+  // Unique per process and call: another process may be making the same image.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await hostCommand("truncate", ["-s", `${sizeMB}M`, tmp]);
   await hostCommand("mkfs.ext4", [
     "-q",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -277,6 +277,12 @@ export function driverSuite(traits: DriverTraits): void {
         assert.equal(yes.body, "outside", yes.error);
         const no = await curlFrom(rt, closed, `http://${outside.address}:8080/`);
         assert.notEqual(no.code, 0);
+        // A warm sandbox gets its policy when it is handed out: the switch works both ways.
+        await rt.setInternetAccess(closed, true);
+        await rt.setInternetAccess(open, false);
+        assert.equal((await curlFrom(rt, closed, `http://${outside.address}:8080/`)).body, "outside");
+        assert.notEqual((await curlFrom(rt, open, `http://${outside.address}:8080/`)).code, 0);
+        assert.equal((await rt.get(open)).allowInternetAccess, false);
       } finally {
         outside.stop();
         await rt.remove(open);
@@ -298,10 +304,22 @@ export function driverSuite(traits: DriverTraits): void {
         return;
       }
       const counter = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done";
-      const info = await rt.create({ id, template: "base", command: ["bash", "-c", counter] });
+      const server = "python3 -m http.server 8080 --bind 0.0.0.0 >/dev/null 2>&1 &";
+      const info = await rt.create({ id, template: "base", command: ["bash", "-c", `${server} ${counter}`] });
+      const client = new Socket();
       try {
         await new Promise((r) => setTimeout(r, 1_000));
         const before = Number(await readCount());
+        // gVisor cannot save an open TCP connection: a clear refusal, and the sandbox runs on.
+        await new Promise<void>((resolve, reject) => {
+          client.once("error", reject);
+          client.connect(8080, info.address, resolve);
+        });
+        await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
+        assert.equal((await rt.get(id)).status, "running");
+        // Closed from the host's side first, the sandbox's end leaves no TIME_WAIT behind.
+        client.destroy();
+        await new Promise((r) => setTimeout(r, 300));
         await rt.checkpoint(id);
         assert.equal((await rt.get(id)).status, "checkpointed");
         const restored = await rt.restore(id);
@@ -311,6 +329,7 @@ export function driverSuite(traits: DriverTraits): void {
         // A process started afresh would be near 10 by now; a restored one goes on from `before`.
         assert.ok(after > before && before > 5, `counter went from ${before} to ${after}`);
       } finally {
+        client.destroy();
         await rt.remove(id);
       }
       async function readCount() {

@@ -1,13 +1,15 @@
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { AgentLog } from "../agent-log.js";
 import type { AgentState } from "../agent-state.js";
 import { accessTokenHeader, checkAccessToken, unauthorizedMessage } from "../auth.js";
+import type { CaBundlePaths } from "../install-ca-bundle.js";
 import type { UserDirectory } from "../users.js";
 import { handleEnvs } from "./envs.js";
 import { handleFileDownload } from "./files-download.js";
 import { handleFileUpload } from "./files-upload.js";
 import { handleHealth } from "./health.js";
 import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
-import { type ClockSetter, handleInit, setSystemClock } from "./init.js";
+import { type ClockSetter, handleInit, type InitEffects, setSystemClock } from "./init.js";
 import { createMetricsSampler, handleMetrics, type MetricsSampler } from "./metrics.js";
 import { parseQuery, pathnameOf } from "./query-params.js";
 import { sendError } from "./send-json.js";
@@ -29,6 +31,10 @@ export interface HttpRoutesOptions {
   /** Sets the guest clock on `/init`; default runs `date -s`. */
   setClock?: ClockSetter;
   metrics?: MetricsSampler;
+  /** Where `/init` installs a `caBundle`; default the system's locations. */
+  caBundlePaths?: CaBundlePaths;
+  /** Log of `/init`'s notices; default JSON lines on stdout. */
+  log?: AgentLog;
 }
 
 // These check credentials themselves: /files accepts signatures, /init its own token rules.
@@ -42,7 +48,11 @@ const knownPaths = new Set(["/health", "/files", "/init", "/envs", "/metrics"]);
  */
 export function createHttpRoutes(ctx: HttpRoutesContext, options: HttpRoutesOptions = {}): HttpRoutes {
   const metrics = options.metrics ?? createMetricsSampler();
-  const setClock = options.setClock ?? setSystemClock;
+  const initEffects: InitEffects = {
+    setClock: options.setClock ?? setSystemClock,
+    caBundlePaths: options.caBundlePaths,
+    log: options.log,
+  };
 
   async function route(req: HttpRequest, res: HttpResponse): Promise<void> {
     const path = pathnameOf(req.url);
@@ -68,7 +78,7 @@ export function createHttpRoutes(ctx: HttpRoutesContext, options: HttpRoutesOpti
       case "POST /files":
         return handleFileUpload(ctx, req, res, query);
       case "POST /init":
-        return handleInit(ctx.state, req, res, setClock);
+        return handleInit(ctx.state, req, res, initEffects);
       case "GET /envs":
         return handleEnvs(ctx.state, res);
       case "GET /metrics":

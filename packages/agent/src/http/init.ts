@@ -1,7 +1,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { type AgentLog, logJson } from "../agent-log.js";
 import type { AgentState } from "../agent-state.js";
 import { accessTokenHeader, checkAccessToken, secretsEqual } from "../auth.js";
+import {
+  type CaBundlePaths,
+  defaultCaBundlePaths,
+  installCaBundle,
+  pemCertificateHeader,
+} from "../install-ca-bundle.js";
 import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { readSmallBody } from "./read-body.js";
 import { abandonRequestBody, sendError } from "./send-json.js";
@@ -19,6 +26,20 @@ export interface InitRequest {
   timestamp?: string;
   defaultUser?: string;
   defaultWorkdir?: string;
+  /** PEM certificates the sandbox should trust. */
+  caBundle?: string;
+  /** Present when the request asked for NFS mounts, which the agent does not support. */
+  volumeMounts?: unknown;
+}
+
+/** What applying an `/init` touches outside the agent's state; tests replace each part. */
+export interface InitEffects {
+  /** Sets the guest clock; left out, the clock is never set. */
+  setClock?: ClockSetter;
+  /** Where a `caBundle` is installed; default Debian's system locations. */
+  caBundlePaths?: CaBundlePaths;
+  /** Where notices go; default JSON lines on stdout. */
+  log?: AgentLog;
 }
 
 /** Sets the guest clock; injectable so tests never touch the real one. */
@@ -47,7 +68,7 @@ export function parseInitRequest(body: unknown): InitRequest | string {
     if (!isStringMap(b.envVars)) return "envVars must be an object of strings";
     result.envVars = b.envVars;
   }
-  for (const key of ["accessToken", "timestamp", "defaultUser", "defaultWorkdir"] as const) {
+  for (const key of ["accessToken", "timestamp", "defaultUser", "defaultWorkdir", "caBundle"] as const) {
     const value = b[key];
     if (value === undefined || value === null) continue;
     if (typeof value !== "string") return `${key} must be a string`;
@@ -56,6 +77,15 @@ export function parseInitRequest(body: unknown): InitRequest | string {
   if (result.timestamp !== undefined && !Number.isFinite(Date.parse(result.timestamp))) {
     return "timestamp must be an RFC 3339 date-time";
   }
+  if (result.caBundle === "") delete result.caBundle;
+  if (result.caBundle !== undefined && !result.caBundle.includes(pemCertificateHeader)) {
+    return `caBundle must be PEM text with at least one ${pemCertificateHeader} block`;
+  }
+  // Accepted so the control plane's requests succeed; NFS mounts are not supported.
+  const mounts = b.volumeMounts;
+  if (mounts !== undefined && mounts !== null && !(Array.isArray(mounts) && mounts.length === 0)) {
+    result.volumeMounts = mounts;
+  }
   return result;
 }
 
@@ -63,22 +93,31 @@ export function parseInitRequest(body: unknown): InitRequest | string {
  * Applies an init to the state (spec §5.7). A timestamp older than the last applied one makes
  * the request stale: authorised, answered 204, changes nothing. The clock is moved only when
  * it is off by more than −50 ms/+5 s, only as root, and a failure there is not an error.
+ * Installing the CA bundle is the one step that can fail; it runs before the state changes, so
+ * a failed init can be retried with the same timestamp.
  */
 export async function applyInit(
   state: AgentState,
   init: InitRequest,
-  setClock: ClockSetter | undefined,
+  effects: InitEffects = {},
   now = Date.now(),
 ): Promise<void> {
   const at = init.timestamp === undefined ? undefined : Date.parse(init.timestamp);
   if (at !== undefined && state.lastInitAt !== undefined && at <= state.lastInitAt) return;
+  const log = effects.log ?? logJson;
   if (at !== undefined) {
-    state.lastInitAt = at;
     const drift = now - at;
-    if (setClock && process.getuid?.() === 0 && (drift > 5000 || drift < -50)) {
-      await setClock(at).catch(() => undefined);
+    if (effects.setClock && process.getuid?.() === 0 && (drift > 5000 || drift < -50)) {
+      await effects.setClock(at).catch(() => undefined);
     }
   }
+  if (init.caBundle !== undefined) {
+    await installCaBundle(init.caBundle, effects.caBundlePaths ?? defaultCaBundlePaths);
+  }
+  if (init.volumeMounts !== undefined) {
+    log({ msg: "init: volumeMounts ignored, NFS mounts are not supported", sandboxId: state.sandboxId });
+  }
+  if (at !== undefined) state.lastInitAt = at;
   state.envVars = { ...(init.envVars ?? {}) };
   state.accessToken =
     init.accessToken === undefined || init.accessToken === "" ? undefined : init.accessToken;
@@ -94,7 +133,7 @@ export async function handleInit(
   state: AgentState,
   req: HttpRequest,
   res: HttpResponse,
-  setClock: ClockSetter | undefined,
+  effects: InitEffects,
 ): Promise<void> {
   let body: unknown = {};
   try {
@@ -121,7 +160,13 @@ export async function handleInit(
     sendError(res, 401, "unauthorized access, access token does not match");
     return;
   }
-  await applyInit(state, init, setClock);
+  try {
+    await applyInit(state, init, effects);
+  } catch (error) {
+    // Only the CA bundle can fail; the state is unchanged, so the caller may simply retry.
+    sendError(res, 500, `error installing caBundle: ${(error as Error).message}`);
+    return;
+  }
   res.statusCode = 204;
   res.setHeader("Cache-Control", "no-store");
   res.setHeader("X-Envd-Version", envdVersion);
