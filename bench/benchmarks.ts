@@ -1,4 +1,5 @@
 import { agentBenchmark } from "./agent.js";
+import { createBenchmark } from "./create.js";
 import type { Benchmark } from "./measure.js";
 import { runtimeBenchmark } from "./runtime.js";
 
@@ -6,4 +7,5 @@ import { runtimeBenchmark } from "./runtime.js";
 export const benchmarks: Record<string, Benchmark> = {
   runtime: runtimeBenchmark,
   agent: agentBenchmark,
+  create: createBenchmark,
 };

@@ -22,7 +22,7 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /** The raw runtime: same rootfs (already mounted), same user namespace, no network set-up. */
-async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, work: string) {
+export async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, work: string) {
   const layer = join(work, "raw");
   for (const d of ["upper", "work", "rootfs"]) mkdirSync(join(layer, d), { recursive: true });
   await run("chown", ["100000:100000", join(layer, "upper")]);

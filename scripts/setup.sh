@@ -11,7 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-apt_packages=(runc debootstrap iptables iproute2 tini e2fsprogs util-linux ncurses-bin curl ca-certificates)
+# python3, make and g++ build the native addons (better-sqlite3, node-pty) where no prebuilt binary can be fetched.
+apt_packages=(runc debootstrap iptables iproute2 tini e2fsprogs util-linux ncurses-bin curl ca-certificates python3 make g++)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -1,9 +1,18 @@
-// `npm start`: until the control plane lands, a demo of the runtime: it starts a sandbox on
-// the embedded defaults, runs a command in it and removes it.
-import { spawnSync } from "node:child_process";
+// `npm start`: builds the agent bundle the sandboxes run, then `sandpit serve` on its
+// embedded defaults (SQLite in /var/lib/sandpit, runsc, base template built on first use).
+// Arguments after `npm start --` go to `sandpit serve`.
+import { spawn, spawnSync } from "node:child_process";
 
-const result = spawnSync(process.execPath, ["--import", "tsx", "packages/runtime/src/demo.ts"], {
-  cwd: new URL("..", import.meta.url).pathname,
+const root = new URL("..", import.meta.url).pathname;
+const built = spawnSync("npm", ["run", "build:bundle", "-w", "@sandpit/agent"], {
+  cwd: root,
   stdio: "inherit",
 });
-process.exit(result.status ?? 1);
+if (built.status !== 0) process.exit(built.status ?? 1);
+const server = spawn(process.execPath, ["packages/cli/bin/sandpit.mjs", "serve", ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: "inherit",
+});
+// The server stops cleanly on these; pass them on instead of dying first.
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
+server.on("exit", (code) => process.exit(code ?? 1));

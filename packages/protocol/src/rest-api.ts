@@ -1,0 +1,90 @@
+// The control plane's REST API as the SDKs see it (spec §3.2). Field names are the wire's.
+
+/** Body of every non-2xx answer of the REST API (spec §3.1). */
+export interface ApiErrorBody {
+  /** The HTTP status again: the SDKs decide "not found" by this field, not by the status. */
+  code: number;
+  message: string;
+}
+
+/** Body of POST /sandboxes. */
+export interface NewSandbox {
+  templateID: string;
+  /** Seconds; the SDKs always send it. */
+  timeout?: number;
+  metadata?: Record<string, string>;
+  envVars?: Record<string, string>;
+  secure?: boolean;
+  allow_internet_access?: boolean;
+  autoPause?: boolean;
+  autoPauseMemory?: boolean;
+  autoResume?: { enabled: boolean };
+  mcp?: Record<string, unknown> | null;
+}
+
+/** Answer of create, connect and resume. */
+export interface SandboxCreated {
+  templateID: string;
+  sandboxID: string;
+  /** Deprecated; a constant. */
+  clientID: string;
+  envdVersion: string;
+  alias?: string;
+  envdAccessToken?: string;
+  domain?: string | null;
+}
+
+/** A sandbox's state as clients see it. */
+export type ListedState = "running" | "paused";
+
+/** One item of GET /v2/sandboxes. */
+export interface ListedSandbox {
+  templateID: string;
+  sandboxID: string;
+  clientID: string;
+  alias?: string;
+  /** RFC 3339, UTC, milliseconds. */
+  startedAt: string;
+  endAt: string;
+  cpuCount: number;
+  memoryMB: number;
+  diskSizeMB: number;
+  state: ListedState;
+  envdVersion: string;
+  metadata?: Record<string, string>;
+}
+
+/** Answer of GET /sandboxes/{id}. */
+export interface SandboxDetail extends ListedSandbox {
+  envdAccessToken?: string;
+  allowInternetAccess?: boolean | null;
+  domain?: string | null;
+  lifecycle?: { autoResume: boolean; onTimeout: "kill" | "pause" };
+}
+
+/** One sample of GET /sandboxes/{id}/metrics. */
+export interface SandboxMetric {
+  timestamp: string;
+  timestampUnix: number;
+  cpuCount: number;
+  /** 0–100, of all the sandbox's CPUs together. */
+  cpuUsedPct: number;
+  memUsed: number;
+  memTotal: number;
+  memCache: number;
+  diskUsed: number;
+  diskTotal: number;
+}
+
+/** The agent's version the API reports (spec §8): every SDK code path is on from 0.6.4. */
+export const ENVD_VERSION = "0.6.13";
+
+/** The deprecated `clientID` field's constant value. */
+export const CLIENT_ID = "6532622b";
+
+/** Routing headers of sandbox traffic (spec §1). */
+export const SANDBOX_ID_HEADER = "e2b-sandbox-id";
+/** Routing header naming the port inside the sandbox (spec §1). */
+export const SANDBOX_PORT_HEADER = "e2b-sandbox-port";
+/** The agent's port inside every sandbox. */
+export const AGENT_PORT = 49983;

@@ -1,0 +1,145 @@
+import { existsSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { join } from "node:path";
+import { AGENT_PORT, SandpitError } from "@sandpit/protocol";
+import type { SandboxDriver, SandboxInfo, SandboxLimits } from "@sandpit/runtime";
+
+const MOUNT = "/opt/sandpit/agent";
+
+/** What a sandbox needs besides its id: its template, size and network policy. */
+export interface AgentSandboxSpec {
+  id: string;
+  template: string;
+  limits?: Partial<SandboxLimits>;
+  allowInternetAccess: boolean;
+}
+
+/** What the control plane tells a sandbox's agent on create and on every resume (spec §5.7). */
+export interface AgentInit {
+  envVars: Record<string, string>;
+  accessToken?: string;
+  defaultUser: string;
+  defaultWorkdir: string;
+}
+
+/** Starts sandboxes whose main process is the agent, and talks to that agent. */
+export interface AgentSandboxes {
+  /** Starts the sandbox and returns once its agent answers `/health`. */
+  start(spec: AgentSandboxSpec): Promise<SandboxInfo>;
+  /** Gives the agent its identity; `accessToken` must be the one the agent already has, if any. */
+  init(address: string, init: AgentInit, currentToken?: string): Promise<void>;
+  /** Whether the agent answers `/health` now. */
+  healthy(address: string): Promise<boolean>;
+}
+
+/**
+ * One request to an agent on its own connection, which this side closes once the answer is
+ * in. Closing first leaves the TIME_WAIT on the host: gVisor cannot checkpoint a sandbox
+ * holding one, so the sandbox's end must not be the one to close.
+ */
+function agentRequest(
+  address: string,
+  method: string,
+  path: string,
+  body: string | undefined,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
+  const agent = new Agent({ keepAlive: true });
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      { host: address, port: AGENT_PORT, method, path, headers, agent, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () =>
+      req.destroy(new SandpitError("deadline_exceeded", `the agent at ${address} did not answer`)),
+    );
+    req.on("error", reject);
+    req.end(body);
+  }).finally(() => agent.destroy());
+}
+
+/** Options of {@link createAgentSandboxes}. */
+export interface AgentSandboxesOptions {
+  driver: SandboxDriver;
+  /** The bundle: agent.mjs, bin/node and the libraries node links against. */
+  agentDir: string;
+  /** How long a new agent may take to answer. */
+  readyTimeoutMs?: number;
+}
+
+/** Starts the agent through the bundle's own loader, so any template's libc will do. */
+export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandboxes {
+  const { driver, agentDir } = options;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const command = [
+    `${MOUNT}/lib/ld-linux-x86-64.so.2`,
+    "--library-path",
+    `${MOUNT}/lib`,
+    `${MOUNT}/bin/node`,
+    `${MOUNT}/agent.mjs`,
+  ];
+
+  async function healthy(address: string): Promise<boolean> {
+    try {
+      const res = await agentRequest(address, "GET", "/health", undefined, {}, 2000);
+      return res.status === 204 || res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  return {
+    healthy,
+
+    async start(spec) {
+      if (!existsSync(join(agentDir, "agent.mjs"))) {
+        throw new SandpitError(
+          "failed_precondition",
+          `no agent bundle at ${agentDir}: run npm run build:bundle -w @sandpit/agent`,
+        );
+      }
+      const info = await driver.create({
+        id: spec.id,
+        template: spec.template,
+        command,
+        limits: spec.limits,
+        allowInternetAccess: spec.allowInternetAccess,
+        binds: [{ source: agentDir, target: MOUNT }],
+      });
+      try {
+        const deadline = Date.now() + readyTimeoutMs;
+        // The agent is up within tens of milliseconds; polling often keeps create fast.
+        while (!(await healthy(info.address))) {
+          if (Date.now() > deadline) {
+            throw new SandpitError("unavailable", `the agent of sandbox ${spec.id} did not start in time`);
+          }
+          await new Promise((r) => setTimeout(r, 3));
+        }
+        return info;
+      } catch (e) {
+        await driver.remove(spec.id);
+        throw e;
+      }
+    },
+
+    async init(address, init, currentToken) {
+      const res = await agentRequest(
+        address,
+        "POST",
+        "/init",
+        JSON.stringify({ ...init, timestamp: new Date().toISOString() }),
+        { "content-type": "application/json", ...(currentToken ? { "x-access-token": currentToken } : {}) },
+        10_000,
+      );
+      if (res.status !== 204 && res.status !== 200) {
+        throw new SandpitError("internal", `the sandbox's agent refused /init (${res.status}: ${res.body})`);
+      }
+    },
+  };
+}

@@ -1,0 +1,671 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import * as http from "node:http";
+import * as net from "node:net";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { createSandboxProxy, type SandboxProxy, type SandboxRoute } from "./sandbox-proxy.js";
+import { findSignedSandbox, signFileUrl } from "./url-signature.js";
+
+// Real servers on loopback stand in for sandboxes: sandbox "abc123" lives at 127.0.0.1 and
+// "other" at 127.0.0.2, each with an "agent" on the same port; user app A and B listen on
+// 127.0.0.1 only. A front server on the proxy's one port does what the real server does.
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+async function listen(server: net.Server, host: string, port = 0): Promise<number> {
+  server.listen(port, host);
+  await once(server, "listening");
+  return (server.address() as net.AddressInfo).port;
+}
+
+function connections(server: net.Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await delay(10);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+const token = "0tQG31xiMp0IOQfaz9dcwi72L1CPo8e0";
+const otherToken = "other-token-0123456789";
+const knownSignature = "v1_gUtH/s9YCJWgCizjfUxuWfhFE4QSydOWEIIvfLwDr6E";
+
+/** Hooks of the app servers that tests drive. */
+const app = {
+  releaseStream: deferred(),
+  hangClosed: deferred(),
+  hangStarted: deferred(),
+};
+
+function appHandler(name: string): http.RequestListener {
+  return (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    switch (path) {
+      case "/who":
+        res.end(name);
+        return;
+      case "/init":
+        res.end(`${name} user /init`);
+        return;
+      case "/headers":
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "x-custom": "kept",
+          "x-hop": "dropped",
+          connection: "keep-alive, x-hop",
+        });
+        res.end(JSON.stringify({ headers: req.headers, url: req.url, method: req.method }));
+        return;
+      case "/stream":
+        // Flushes the first chunk, then holds the rest until the test has seen that chunk: a
+        // proxy that buffers would deadlock here.
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("first\n");
+        void app.releaseStream.promise.then(() => {
+          res.write("second\n");
+          res.end("third\n");
+        });
+        return;
+      case "/echo":
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        req.pipe(res);
+        return;
+      case "/hash": {
+        const hash = createHash("sha256");
+        req.on("data", (chunk: Buffer) => hash.update(chunk));
+        req.on("end", () => res.end(hash.digest("hex")));
+        return;
+      }
+      case "/hang":
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("started\n");
+        res.on("close", () => app.hangClosed.resolve());
+        app.hangStarted.resolve();
+        return;
+      case "/die":
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("partial\n");
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      default:
+        if (req.method === "OPTIONS") {
+          res.writeHead(204, { "access-control-allow-origin": "https://app.example", "x-app": name });
+          res.end();
+          return;
+        }
+        res.writeHead(404);
+        res.end(`${name}: no ${path}`);
+    }
+  };
+}
+
+const agentSeen: string[] = [];
+const agentHandler: http.RequestListener = (req, res) => {
+  agentSeen.push(`${req.socket.localAddress} ${req.method} ${req.url}`);
+  const path = (req.url ?? "/").split("?")[0];
+  if (path === "/health") {
+    res.writeHead(204);
+    res.end();
+  } else if (path === "/files") {
+    res.end(`file@${req.socket.localAddress}`);
+  } else {
+    res.end(`agent ${path}`);
+  }
+};
+
+function echoUpgrades(server: http.Server, name: string): void {
+  server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    if (req.url === "/refuse") {
+      socket.end("HTTP/1.1 426 Upgrade Required\r\ncontent-length: 4\r\n\r\nnope");
+      return;
+    }
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-App: ${name}\r\nX-Seen-Host: ${req.headers.host}\r\n\r\n`,
+    );
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
+  });
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
+  const upstreams: http.Server[] = [];
+  let appA: http.Server;
+  let appB: http.Server;
+  let portA = 0;
+  let portB = 0;
+  let agentPort = 0;
+  let closedPort = 0;
+  let front: http.Server;
+  let frontPort = 0;
+  let proxy: SandboxProxy;
+  const clientAgent = new http.Agent({ keepAlive: true });
+  const resumeCalls: string[] = [];
+  const routes = new Map<string, SandboxRoute>();
+
+  function call(options: {
+    path: string;
+    host?: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: Buffer;
+  }): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: frontPort,
+          method: options.method ?? (options.body ? "POST" : "GET"),
+          path: options.path,
+          agent: clientAgent,
+          headers: { ...(options.host ? { host: options.host } : {}), ...options.headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("error", reject);
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(options.body);
+    });
+  }
+
+  const json = (reply: Reply): unknown => JSON.parse(reply.body.toString());
+  const routed = (id: string, port: number) => ({ "e2b-sandbox-id": id, "e2b-sandbox-port": String(port) });
+
+  before(async () => {
+    appA = http.createServer(appHandler("A"));
+    echoUpgrades(appA, "A");
+    appB = http.createServer(appHandler("B"));
+    portA = await listen(appA, "127.0.0.1");
+    portB = await listen(appB, "127.0.0.1");
+    const agent1 = http.createServer(agentHandler);
+    agentPort = await listen(agent1, "127.0.0.1");
+    const agent2 = http.createServer(agentHandler);
+    await listen(agent2, "127.0.0.2", agentPort);
+    const probe = net.createServer();
+    closedPort = await listen(probe, "127.0.0.1");
+    probe.close();
+    upstreams.push(appA, appB, agent1, agent2);
+
+    routes.set("abc123", { state: "running", address: "127.0.0.1" });
+    routes.set("other", { state: "running", address: "127.0.0.2" });
+    routes.set("gone1", { state: "gone" });
+    routes.set("paused1", { state: "paused", autoResume: false });
+    routes.set("sleepy", { state: "paused", autoResume: true });
+    routes.set("broken", { state: "paused", autoResume: true });
+
+    proxy = createSandboxProxy({
+      domain: "example.test",
+      agentPort,
+      // "slow…" ids answer asynchronously, as a store-backed lookup would.
+      resolve: (id) => {
+        if (id.startsWith("slow")) return delay(5).then(() => routes.get(id.slice(4)) ?? { state: "gone" });
+        return routes.get(id) ?? { state: "gone" };
+      },
+      async resume(id) {
+        if (id === "broken") throw new Error("restore failed");
+        resumeCalls.push(id);
+        await delay(30);
+        routes.set(id, { state: "running", address: "127.0.0.1" });
+        return "127.0.0.1";
+      },
+      findSignedFileTarget: (url, operation) =>
+        findSignedSandbox(url, operation, [
+          ["abc123", token],
+          ["other", otherToken],
+        ]),
+    });
+    front = http.createServer({ requestTimeout: 0 }, (req, res) => {
+      const match = proxy.match(req);
+      if (match) proxy.handle(req, res, match);
+      else res.end("api");
+    });
+    front.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (!proxy.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+    frontPort = await listen(front, "127.0.0.1");
+  });
+
+  after(async () => {
+    clientAgent.destroy();
+    await proxy.close();
+    front.closeAllConnections();
+    for (const server of [front, ...upstreams]) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test("routes by the E2b-Sandbox-Id/Port headers on an IP-literal Host", async () => {
+    const reply = await call({ path: "/who", headers: routed("abc123", portA) });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body.toString(), "A");
+    const health = await call({ path: "/health", host: "localhost", headers: routed("other", agentPort) });
+    assert.equal(health.status, 204);
+    assert.equal(agentSeen.at(-1), "127.0.0.2 GET /health");
+  });
+
+  test("routes by Host <port>-<id>.<domain>, including after an async resolve", async () => {
+    const reply = await call({ path: "/who", host: `${portB}-abc123.example.test` });
+    assert.equal(reply.body.toString(), "B");
+    const slow = await call({ path: "/who", host: `${portA}-slowabc123.example.test:443` });
+    assert.equal(slow.body.toString(), "A");
+  });
+
+  test("on a sandbox Host the routing headers are ignored (spec §1)", async () => {
+    const reply = await call({
+      path: "/who",
+      host: `${portA}-abc123.example.test`,
+      headers: routed("other", portB),
+    });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body.toString(), "A");
+  });
+
+  test("API traffic is left to the caller", async () => {
+    const reply = await call({ path: "/sandboxes", host: "api.example.test" });
+    assert.equal(reply.body.toString(), "api");
+  });
+
+  test("one routing header alone is a 400 missing header; a bad id or port is a 400", async () => {
+    const missing = await call({ path: "/health", headers: { "e2b-sandbox-id": "abc123" } });
+    assert.equal(missing.status, 400);
+    assert.match(String(missing.headers["content-type"]), /^application\/json/);
+    assert.deepEqual(json(missing), { code: 400, message: "missing header E2b-Sandbox-Port" });
+    const badId = await call({ path: "/health", headers: routed("ABC", 49983) });
+    assert.equal(badId.status, 400);
+    assert.equal((json(badId) as { code: number }).code, 400);
+    const badPort = await call({
+      path: "/health",
+      headers: { "e2b-sandbox-id": "abc123", "e2b-sandbox-port": "70000" },
+    });
+    assert.equal(badPort.status, 400);
+    const badHost = await call({ path: "/", host: "http-abc123.example.test" });
+    assert.equal(badHost.status, 400);
+  });
+
+  test("gone, unknown and paused-without-auto-resume sandboxes answer 502 with sandboxId, message, code", async () => {
+    for (const id of ["gone1", "nosuch", "paused1", "slowgone1"]) {
+      const reply = await call({ path: "/health", headers: routed(id, agentPort) });
+      assert.equal(reply.status, 502, id);
+      assert.equal(reply.headers["content-type"], "application/json");
+      assert.deepEqual(json(reply), { sandboxId: id, message: "The sandbox was not found", code: 502 });
+    }
+  });
+
+  test("a paused sandbox with auto-resume is resumed once, then every waiting request is forwarded", async () => {
+    const [one, two] = await Promise.all([
+      call({ path: "/who", host: `${portA}-sleepy.example.test` }),
+      call({ path: "/who", headers: routed("sleepy", portA) }),
+    ]);
+    assert.equal(one.body.toString(), "A");
+    assert.equal(two.body.toString(), "A");
+    assert.deepEqual(resumeCalls, ["sleepy"]);
+  });
+
+  test("a failed auto-resume answers 502", async () => {
+    const reply = await call({ path: "/who", headers: routed("broken", portA) });
+    assert.equal(reply.status, 502);
+    assert.deepEqual(json(reply), {
+      sandboxId: "broken",
+      message: "The sandbox could not be resumed",
+      code: 502,
+    });
+  });
+
+  test("a running sandbox with nothing on the port answers 502 with the port", async () => {
+    const reply = await call({ path: "/", headers: routed("abc123", closedPort) });
+    assert.equal(reply.status, 502);
+    assert.deepEqual(json(reply), {
+      sandboxId: "abc123",
+      message: "The sandbox is running but port is not open",
+      port: closedPort,
+      code: 502,
+    });
+    // An upload still in flight is drained, so the 502 arrives instead of a stalled request.
+    const upload = await call({
+      path: "/",
+      headers: routed("abc123", closedPort),
+      body: randomBytes(4 << 20),
+    });
+    assert.equal(upload.status, 502);
+    const next = await call({ path: "/who", headers: routed("abc123", portA) });
+    assert.equal(next.body.toString(), "A");
+  });
+
+  test("control-plane agent paths answer 404 and never reach the agent; user ports may use them", async () => {
+    const before = agentSeen.length;
+    for (const path of [
+      "/init",
+      "/init?x=1",
+      "//init",
+      "/%69nit",
+      "/freeze",
+      "/fsthaw",
+      "/upgrade",
+      "/init/",
+    ]) {
+      const reply = await call({
+        path,
+        method: "POST",
+        headers: routed("abc123", agentPort),
+        body: Buffer.from("{}"),
+      });
+      assert.equal(reply.status, 404, path);
+      assert.equal((json(reply) as { code: number }).code, 404);
+    }
+    assert.equal(agentSeen.length, before);
+    const user = await call({ path: "/init", host: `${portA}-abc123.example.test` });
+    assert.equal(user.body.toString(), "A user /init");
+  });
+
+  test("a streamed response reaches the client chunk by chunk", { timeout: 5000 }, async () => {
+    app.releaseStream = deferred();
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http
+        .get(
+          {
+            host: "127.0.0.1",
+            port: frontPort,
+            path: "/stream",
+            headers: routed("abc123", portA),
+            agent: false,
+          },
+          resolve,
+        )
+        .on("error", reject);
+    });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers["content-length"], undefined);
+    let text = "";
+    res.setEncoding("utf8");
+    for await (const chunk of res) {
+      text += chunk as string;
+      // The upstream has not finished: it waits for this very observation.
+      if (text === "first\n") app.releaseStream.resolve();
+    }
+    assert.equal(text, "first\nsecond\nthird\n");
+  });
+
+  test("large bodies pass intact both ways", { timeout: 20_000 }, async () => {
+    const payload = randomBytes(8 * 1024 * 1024 + 123);
+    const digest = createHash("sha256").update(payload).digest("hex");
+    const echoed = await call({ path: "/echo", headers: routed("abc123", portA), body: payload });
+    assert.equal(echoed.status, 200);
+    assert.equal(createHash("sha256").update(echoed.body).digest("hex"), digest);
+    const hashed = await call({ path: "/hash", host: `${portA}-abc123.example.test`, body: payload });
+    assert.equal(hashed.body.toString(), digest);
+  });
+
+  test("request and response headers: hop-by-hop dropped, Host kept, X-Forwarded-* set", async () => {
+    const reply = await call({
+      path: "/headers?q=1",
+      host: `${portA}-abc123.example.test`,
+      headers: {
+        connection: "keep-alive, x-secret-hop",
+        "x-secret-hop": "1",
+        "proxy-authorization": "Basic eA==",
+        "x-forwarded-for": "203.0.113.9",
+        "x-access-token": "kept",
+      },
+    });
+    const seen = json(reply) as { headers: Record<string, string>; url: string };
+    assert.equal(seen.url, "/headers?q=1");
+    assert.equal(seen.headers.host, `${portA}-abc123.example.test`);
+    assert.equal(seen.headers["x-access-token"], "kept");
+    assert.equal(seen.headers["x-secret-hop"], undefined);
+    assert.equal(seen.headers["proxy-authorization"], undefined);
+    assert.equal(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert.equal(seen.headers["x-forwarded-proto"], "http");
+    assert.equal(seen.headers["x-forwarded-host"], `${portA}-abc123.example.test`);
+    assert.equal(reply.headers["x-custom"], "kept");
+    assert.equal(reply.headers["x-hop"], undefined);
+  });
+
+  test("CORS: agent-port preflights are answered even for a gone sandbox, whose 502 is then readable", async () => {
+    const preflight = await call({
+      path: "/process.Process/Start",
+      method: "OPTIONS",
+      headers: {
+        ...routed("gone1", agentPort),
+        origin: "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, connect-protocol-version, x-access-token",
+      },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers["access-control-allow-origin"], "*");
+    assert.equal(
+      preflight.headers["access-control-allow-headers"],
+      "authorization, connect-protocol-version, x-access-token",
+    );
+    const gone = await call({
+      path: "/health",
+      headers: { ...routed("gone1", agentPort), origin: "https://app.example" },
+    });
+    assert.equal(gone.status, 502);
+    assert.equal(gone.headers["access-control-allow-origin"], "*");
+    // A user's own server decides its CORS policy: its preflights are forwarded.
+    const user = await call({
+      path: "/api",
+      method: "OPTIONS",
+      host: `${portA}-abc123.example.test`,
+      headers: { origin: "https://app.example", "access-control-request-method": "PUT" },
+    });
+    assert.equal(user.headers["x-app"], "A");
+    assert.equal(user.headers["access-control-allow-origin"], "https://app.example");
+  });
+
+  test("signed /files URLs without a sandbox id route by signature (spec §1, §5.6 vector)", async () => {
+    const known = await call({
+      path: `/files?username=user&path=hello.txt&signature=${encodeURIComponent(knownSignature)}`,
+    });
+    assert.equal(known.status, 200);
+    assert.equal(known.body.toString(), "file@127.0.0.1");
+    const signature = signFileUrl({
+      path: "up.txt",
+      operation: "write",
+      username: "",
+      accessToken: otherToken,
+    });
+    const upload = await call({
+      path: `/files?path=up.txt&signature=${encodeURIComponent(signature)}`,
+      body: Buffer.from("data"),
+    });
+    assert.equal(upload.body.toString(), "file@127.0.0.2");
+    // Signed for reading, used for writing: no sandbox's token produced it.
+    const misused = await call({
+      path: `/files?username=user&path=hello.txt&signature=${encodeURIComponent(knownSignature)}`,
+      body: Buffer.from("x"),
+    });
+    assert.equal(misused.status, 401);
+    assert.deepEqual(json(misused), { code: 401, message: "invalid signature" });
+  });
+
+  test("a client that goes away mid-stream takes the upstream request down with it", async () => {
+    app.hangClosed = deferred();
+    app.hangStarted = deferred();
+    const req = http.get({
+      host: "127.0.0.1",
+      port: frontPort,
+      path: "/hang",
+      headers: routed("abc123", portA),
+      agent: false,
+    });
+    req.on("error", () => {});
+    const [res] = (await once(req, "response")) as [http.IncomingMessage];
+    await once(res, "data");
+    req.destroy();
+    await app.hangClosed.promise;
+  });
+
+  test("an upstream that dies mid-response makes the client see a dropped connection, not an end", async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get(
+          {
+            host: "127.0.0.1",
+            port: frontPort,
+            path: "/die",
+            headers: routed("abc123", portA),
+            agent: false,
+          },
+          (res) => {
+            res.on("data", () => {});
+            res.on("end", () => resolve("end"));
+            res.on("error", (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`));
+          },
+        )
+        .on("error", (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`));
+    });
+    assert.equal(outcome, "error ECONNRESET");
+  });
+
+  test("sever() mid-stream drops the connection (fetch sees 'terminated'); later requests follow resolve()", async () => {
+    app.hangClosed = deferred();
+    routes.set("victim", { state: "running", address: "127.0.0.1" });
+    const response = await fetch(`http://127.0.0.1:${frontPort}/hang`, { headers: routed("victim", portA) });
+    const reader = response.body?.getReader();
+    assert.ok(reader);
+    const first = await reader.read();
+    assert.equal(Buffer.from(first.value ?? []).toString(), "started\n");
+    // Another sandbox's stream on the same proxy must survive the sever.
+    app.releaseStream = deferred();
+    const bystander = await fetch(`http://127.0.0.1:${frontPort}/stream`, {
+      headers: routed("abc123", portA),
+    });
+    routes.set("victim", { state: "gone" });
+    proxy.sever("victim");
+    await assert.rejects(reader.read(), (error: Error) => error.message === "terminated");
+    await app.hangClosed.promise;
+    app.releaseStream.resolve();
+    assert.equal(await bystander.text(), "first\nsecond\nthird\n");
+    const after = await call({ path: "/health", headers: routed("victim", agentPort) });
+    assert.equal(after.status, 502);
+  });
+
+  test("sever() also drops idle pooled sockets to the sandbox's address", async () => {
+    const agent2 = upstreams[3] as http.Server;
+    await call({ path: "/health", headers: routed("other", agentPort) });
+    assert.equal(await connections(agent2), 1);
+    proxy.sever("other");
+    await eventually(async () => (await connections(agent2)) === 0, "the idle socket to close");
+    const again = await call({ path: "/health", headers: routed("other", agentPort) });
+    assert.equal(again.status, 204);
+  });
+
+  test("Upgrade: a raw-socket echo round trip to a user port, refusals relayed, gone → 502", async () => {
+    const open = async (host: string, path: string) => {
+      const socket = net.connect(frontPort, "127.0.0.1");
+      await once(socket, "connect");
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`);
+      let received = Buffer.alloc(0);
+      while (!received.includes("\r\n\r\n")) {
+        const [chunk] = (await once(socket, "data")) as [Buffer];
+        received = Buffer.concat([received, chunk]);
+      }
+      const end = received.indexOf("\r\n\r\n") + 4;
+      return { socket, head: received.subarray(0, end).toString(), rest: received.subarray(end) };
+    };
+    const host = `${portA}-abc123.example.test`;
+    const { socket, head } = await open(host, "/ws");
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    assert.match(head, /X-App: A/);
+    assert.match(head, new RegExp(`X-Seen-Host: ${host}`));
+    socket.write("ping");
+    const [echo] = (await once(socket, "data")) as [Buffer];
+    assert.equal(echo.toString(), "ping");
+    socket.end();
+    await once(socket, "close");
+
+    const refused = await open(host, "/refuse");
+    assert.match(refused.head, /^HTTP\/1\.1 426 /);
+    refused.socket.destroy();
+
+    const gone = await open(`${portA}-gone1.example.test`, "/ws");
+    assert.match(gone.head, /^HTTP\/1\.1 502 /);
+    gone.socket.destroy();
+
+    // sever() tears an upgraded connection down too.
+    const live = await open(host, "/ws");
+    const closed = once(live.socket, "close");
+    proxy.sever("abc123");
+    await closed;
+  });
+
+  test("upstream connections are kept alive and reused", async () => {
+    const before = await connections(appB);
+    for (let i = 0; i < 20; i++) {
+      const reply = await call({ path: "/who", headers: routed("abc123", portB) });
+      assert.equal(reply.body.toString(), "B");
+    }
+    assert.ok((await connections(appB)) <= Math.max(before, 1));
+  });
+
+  test("close() leaves no socket open, upstream or proxied", async () => {
+    app.hangClosed = deferred();
+    app.hangStarted = deferred();
+    const req = http.get({
+      host: "127.0.0.1",
+      port: frontPort,
+      path: "/hang",
+      headers: routed("abc123", portA),
+      agent: false,
+    });
+    const dropped = new Promise<void>((resolve) => {
+      req.on("error", () => resolve());
+      req.on("response", (res) => res.on("error", () => resolve()).on("close", () => resolve()));
+    });
+    await app.hangStarted.promise;
+    clientAgent.destroy();
+    await proxy.close();
+    await dropped;
+    await app.hangClosed.promise;
+    for (const server of upstreams) {
+      await eventually(async () => (await connections(server)) === 0, "upstream connections to close");
+    }
+    // Idle keep-alive sockets of other clients (fetch's pool) are not the proxy's to close.
+    front.closeIdleConnections();
+    await eventually(async () => (await connections(front)) === 0, "front connections to close");
+    const late = await new Promise<number>((resolve) => {
+      http.get(
+        { host: "127.0.0.1", port: frontPort, path: "/who", headers: routed("abc123", portA), agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+    });
+    assert.equal(late, 503);
+  });
+});

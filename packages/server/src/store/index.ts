@@ -1,0 +1,23 @@
+export { createSqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export {
+  type ApiKeyRecord,
+  type ListedState,
+  type ListOrder,
+  type ListSandboxesQuery,
+  type ListSandboxLogsOptions,
+  listedStateOf,
+  type MetricSample,
+  type NewSandbox,
+  type SandboxLogLevel,
+  type SandboxLogLine,
+  type SandboxPage,
+  type SandboxPatch,
+  type SandboxRecord,
+  type SandboxState,
+  type Store,
+  sandboxIdPattern,
+  sandboxStates,
+  statesListedAs,
+  type TeamRecord,
+  type UpdateSandboxOptions,
+} from "./store.js";

@@ -1,0 +1,147 @@
+// kill -9 the server while sandboxes run and while one is being created; start it again.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createLocalRuntime } from "@sandpit/runtime";
+import { createSqliteStore, generateApiKey } from "@sandpit/server";
+import { Sandbox } from "e2b";
+import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
+import { notRoot, TEMPLATES_DIR } from "./live-server.js";
+
+const repo = new URL("../..", import.meta.url).pathname;
+const PREFIX = "sprst";
+const POOL = "10.237.0.0/16";
+
+describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
+  let dataDir: string;
+  let server: ChildProcess | undefined;
+  const apiKey = generateApiKey();
+  let url = "";
+
+  async function startServer(): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      [join(repo, "packages/cli/bin/sandpit.mjs"), "serve", "--port", "0", "--host", "127.0.0.1"],
+      {
+        env: {
+          ...process.env,
+          SANDPIT_DATA_DIR: dataDir,
+          SANDPIT_TEMPLATES_DIR: TEMPLATES_DIR,
+          SANDPIT_API_KEY: apiKey,
+          SANDPIT_RUNTIME: "runc",
+          SANDPIT_PREFIX: PREFIX,
+          SANDPIT_ADDRESS_POOL: POOL,
+          SANDPIT_LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    server = child;
+    url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout?.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /export E2B_API_URL=(\S+)/.exec(out);
+        if (m?.[1]) resolve(m[1]);
+      });
+      child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+    });
+    process.env.E2B_API_URL = url;
+    process.env.E2B_SANDBOX_URL = url;
+    process.env.E2B_API_KEY = apiKey;
+    delete process.env.E2B_DEBUG;
+  }
+
+  async function killServer(signal: NodeJS.Signals): Promise<void> {
+    const child = server;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill(signal);
+    });
+    server = undefined;
+  }
+
+  before(() => {
+    buildAgentBundle();
+    dataDir = mkdtempSync(join(tmpdir(), "sandpit-restart-"));
+  });
+
+  after(async () => {
+    await killServer("SIGKILL");
+    const rt = createLocalRuntime({
+      runtime: "runc",
+      dataDir,
+      templatesDir: TEMPLATES_DIR,
+      prefix: PREFIX,
+      addressPool: POOL,
+    });
+    await rt.janitor(new Set());
+    await rt.close();
+    assert.deepEqual(hostLeftovers(PREFIX, dataDir), []);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test("running sandboxes are adopted, a half-created one is gone, nothing leaks", async () => {
+    await startServer();
+    const a = await Sandbox.create({ metadata: { name: "a" } });
+    const b = await Sandbox.create({ metadata: { name: "b" } });
+    await a.files.write("/home/user/state.txt", "kept");
+    await b.commands.run("sleep 600", { background: true });
+
+    // Watch the store for a create in flight, and kill -9 the server right then.
+    const store = createSqliteStore({ path: join(dataDir, "sandpit.db") });
+    const pending = Sandbox.create({ metadata: { name: "half" } }).then(
+      () => "finished",
+      () => "failed",
+    );
+    let halfId: string | undefined;
+    for (let i = 0; i < 2000 && !halfId; i++) {
+      halfId = (await store.listAllSandboxes()).find((r) => r.state === "starting")?.id;
+      if (!halfId) await new Promise((r) => setTimeout(r, 2));
+    }
+    await store.close();
+    assert.ok(halfId, "never saw the create in flight");
+    await killServer("SIGKILL");
+    assert.equal(await pending, "failed");
+
+    await startServer();
+    const listed = await Sandbox.list().nextItems();
+    assert.deepEqual(listed.map((s) => s.metadata.name).sort(), ["a", "b"]);
+    const a2 = await Sandbox.connect(a.sandboxId);
+    assert.equal(await a2.files.read("/home/user/state.txt"), "kept");
+    const b2 = await Sandbox.connect(b.sandboxId);
+    const ps = await b2.commands.run("pgrep -x sleep | wc -l");
+    assert.equal(ps.stdout.trim(), "1", "the background process survived the restart");
+    assert.equal((await b2.commands.run("echo alive")).stdout, "alive\n");
+    const rt = createLocalRuntime({
+      runtime: "runc",
+      dataDir,
+      templatesDir: TEMPLATES_DIR,
+      prefix: PREFIX,
+      addressPool: POOL,
+    });
+    assert.equal((await rt.list()).length, 2, "the half-created sandbox's runtime parts remain");
+    assert.deepEqual(hostLeftovers(PREFIX, dataDir, halfId), []);
+
+    // A clean stop leaves them running too; a kill then removes everything.
+    await killServer("SIGTERM");
+    await startServer();
+    await Sandbox.kill(a.sandboxId);
+    await Sandbox.kill(b.sandboxId);
+    // A runtime reads its records when it is made: look again with a fresh one.
+    const after = createLocalRuntime({
+      runtime: "runc",
+      dataDir,
+      templatesDir: TEMPLATES_DIR,
+      prefix: PREFIX,
+      addressPool: POOL,
+    });
+    assert.equal((await after.list()).length, 0);
+    await killServer("SIGTERM");
+  });
+});
