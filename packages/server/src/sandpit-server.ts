@@ -190,7 +190,13 @@ export async function startSandpitServer(
         mgr.close();
         sampler.close();
         await proxy.close();
-        await app.close();
+        // Clients keep idle connections as long as the server's keep-alive hint allows (650 s):
+        // close those now, and whatever is still busy a moment later.
+        const closed = app.close();
+        server?.closeIdleConnections();
+        const force = setTimeout(() => server?.closeAllConnections(), 2000);
+        await closed;
+        clearTimeout(force);
         await pool.close();
         await store.close();
       })();

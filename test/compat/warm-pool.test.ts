@@ -1,0 +1,53 @@
+// The warm pool: create takes a started sandbox and gives it its identity; the pool refills;
+// a stop removes the waiting ones.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Sandbox } from "e2b";
+import { type LiveServer, notRoot, startLiveServer } from "./live-server.js";
+
+async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("warm pool (runc)", { skip: notRoot, timeout: 300_000 }, () => {
+  let live: LiveServer;
+
+  before(async () => {
+    live = await startLiveServer({
+      runtime: "runc",
+      prefix: "sppool",
+      addressPool: "10.239.0.0/16",
+      poolSize: 2,
+    });
+    live.useSdk();
+  });
+
+  after(async () => {
+    await live?.close();
+  });
+
+  test("create takes a warm sandbox, gives it its identity, and the pool refills", async () => {
+    const warm = () => live.server.warmSandboxes().base ?? 0;
+    await until("a full pool", () => warm() === 2);
+    const sbx = await Sandbox.create({
+      envs: { WHO: "pooled" },
+      metadata: { from: "pool" },
+      allowInternetAccess: false,
+    });
+    const record = await live.server.store.getSandbox(sbx.sandboxId);
+    assert.ok(record);
+    assert.notEqual(record.runtimeId, sbx.sandboxId, "a pooled sandbox keeps its runtime name");
+    assert.match(record.runtimeId, /^w/);
+    assert.equal((await live.runtime.get(record.runtimeId)).allowInternetAccess, false);
+    const r = await sbx.commands.run('echo "$WHO $(whoami)"');
+    assert.equal(r.stdout, "pooled user\n");
+    assert.deepEqual((await sbx.getInfo()).metadata, { from: "pool" });
+    await until("the pool to refill", () => warm() === 2);
+    await sbx.kill();
+    await assert.rejects(live.runtime.get(record.runtimeId), /not found/);
+  });
+});
