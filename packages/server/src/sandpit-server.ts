@@ -113,6 +113,10 @@ export async function startSandpitServer(
     maxTimeoutSec: config.maxTimeoutSec,
     sever: (id) => proxy.sever(id),
     onRunning: (id) => sampler.sampleSoon(id),
+    onCreateDone: (ms, warm, ok) => {
+      metrics.creates.labels(ok ? "ok" : "failed", String(warm)).inc();
+      if (ok) metrics.createSeconds.labels(String(warm)).observe(ms / 1000);
+    },
   });
   manager = mgr;
   await mgr.reconcile();

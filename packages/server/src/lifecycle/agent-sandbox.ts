@@ -30,6 +30,11 @@ export interface AgentSandboxes {
   init(address: string, init: AgentInit, currentToken?: string): Promise<void>;
   /** Whether the agent answers `/health` now. */
   healthy(address: string): Promise<boolean>;
+  /**
+   * Runs one login shell through the agent's own process service, so the first command a
+   * user sends finds its code paths and caches warm.
+   */
+  warmUp(address: string): Promise<void>;
 }
 
 /**
@@ -41,7 +46,7 @@ function agentRequest(
   address: string,
   method: string,
   path: string,
-  body: string | undefined,
+  body: string | Buffer | undefined,
   headers: Record<string, string>,
   timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
@@ -126,6 +131,29 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
         await driver.remove(spec.id);
         throw e;
       }
+    },
+
+    async warmUp(address) {
+      const message = Buffer.from(
+        JSON.stringify({ process: { cmd: "/bin/bash", args: ["-l", "-c", "true"] } }),
+      );
+      // A Connect streaming request is enveloped: a flags byte and a big-endian length.
+      const envelope = Buffer.alloc(5);
+      envelope.writeUInt32BE(message.length, 1);
+      const res = await agentRequest(
+        address,
+        "POST",
+        "/process.Process/Start",
+        Buffer.concat([envelope, message]),
+        {
+          "content-type": "application/connect+json",
+          "connect-protocol-version": "1",
+          authorization: `Basic ${Buffer.from("user:").toString("base64")}`,
+        },
+        10_000,
+      );
+      if (res.status !== 200)
+        throw new SandpitError("internal", `warm-up answered ${res.status}: ${res.body}`);
     },
 
     async init(address, init, currentToken) {

@@ -71,6 +71,8 @@ export interface SandboxManagerOptions {
   sever(id: string): void;
   /** A new sandbox started running (the metrics sampler takes a first sample). */
   onRunning?(id: string): void;
+  /** A create ended: how long it took, whether a warm sandbox served it, whether it worked. */
+  onCreateDone?(ms: number, warm: boolean, ok: boolean): void;
 }
 
 const DEFAULT_USER = "user";
@@ -275,6 +277,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     checkTimeout(request.timeoutSec);
     const id = newSandboxId();
     const now = Date.now();
+    const began = performance.now();
     const allow = request.allowInternetAccess ?? true;
     const warm = pool?.take(template.templateID);
     const runtimeId = warm?.id ?? id;
@@ -323,11 +326,17 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
           { expectState: "starting" },
         );
         setRunning(running);
-        await event(id, `created from ${template.alias}${warm ? " (warm)" : ""} as ${runtimeId}`);
+        const ms = performance.now() - began;
+        await event(
+          id,
+          `created from ${template.alias}${warm ? " (warm)" : ""} as ${runtimeId} in ${ms.toFixed(1)} ms`,
+        );
         options.onRunning?.(id);
+        options.onCreateDone?.(ms, warm !== undefined, true);
         return running;
       } catch (e) {
         log(id).error({ err: e }, "create failed");
+        options.onCreateDone?.(performance.now() - began, warm !== undefined, false);
         await driver.remove(runtimeId).catch(() => undefined);
         await store.deleteSandbox(id).catch(() => undefined);
         throw SandpitError.from(e);
