@@ -19,6 +19,23 @@ function parseWeighted(item: string): Weighted {
   return { coding: rawCoding.trim().toLowerCase(), q };
 }
 
+function parseHeader(header: string): Weighted[] {
+  return header
+    .split(",")
+    .map(parseWeighted)
+    .filter((w) => w.coding !== "");
+}
+
+function identityWeight(items: readonly Weighted[]): number | undefined {
+  return items.find((w) => w.coding === "identity")?.q ?? items.find((w) => w.coding === "*")?.q;
+}
+
+/** Whether `Accept-Encoding` still allows an unencoded body (it does unless refused, RFC 9110). */
+export function acceptsIdentity(header: string | undefined): boolean {
+  if (header === undefined || header.trim() === "") return true;
+  return identityWeight(parseHeader(header)) !== 0;
+}
+
 /**
  * Picks the encoding of a download from `Accept-Encoding` (spec §5.3): gzip when it is the
  * highest-ranked acceptable coding, identity when that is still acceptable (implicitly it is,
@@ -26,13 +43,10 @@ function parseWeighted(item: string): Weighted {
  */
 export function negotiateEncoding(header: string | undefined): ResponseEncoding | undefined {
   if (header === undefined || header.trim() === "") return "identity";
-  const items = header
-    .split(",")
-    .map(parseWeighted)
-    .filter((w) => w.coding !== "");
+  const items = parseHeader(header);
   // Stable sort keeps the client's order among equal weights.
   items.sort((a, b) => b.q - a.q);
-  const identityQ = items.find((w) => w.coding === "identity")?.q ?? items.find((w) => w.coding === "*")?.q;
+  const identityQ = identityWeight(items);
   for (const { coding, q } of items) {
     if (q <= 0) continue;
     if (coding === "identity") return "identity";
