@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from "node:path";
 import { createLocalRuntime } from "@sandpit/runtime";
 import { ociSpec } from "../packages/runtime/src/oci-spec.js";
+import { removePrefixCgroups } from "../packages/runtime/src/sandbox-cgroup.js";
 import { BENCH_DATA_DIR, type Benchmark, type Metric, timeMetric } from "./measure.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
@@ -69,6 +70,9 @@ export async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, wo
     },
     async close() {
       await run("umount", [join(layer, "rootfs")]);
+      // The raw containers' cgroups live under /spbench/raw, outside any runtime's prefix.
+      removePrefixCgroups("spbench/raw");
+      removePrefixCgroups("spbench");
     },
   };
 }
