@@ -54,17 +54,18 @@ export async function startSandpitServer(
   const team = await store.ensureTeam("default");
   for (const key of config.apiKeys) await store.addApiKey(team.id, key, "serve --api-key");
 
-  const driver =
-    parts.driver ??
-    createLocalRuntime({
-      runtime: config.runtime,
-      dataDir: config.dataDir,
-      templatesDir: config.templatesDir,
-      prefix: config.prefix,
-      addressPool: config.addressPool,
-      noNewPrivileges: config.noNewPrivileges,
-      onTemplateProgress: (line) => logger.info({ template: "base" }, line),
-    });
+  const local = parts.driver
+    ? undefined
+    : createLocalRuntime({
+        runtime: config.runtime,
+        dataDir: config.dataDir,
+        templatesDir: config.templatesDir,
+        prefix: config.prefix,
+        addressPool: config.addressPool,
+        noNewPrivileges: config.noNewPrivileges,
+        onTemplateProgress: (line) => logger.info({ template: "base" }, line),
+      });
+  const driver: SandboxDriver = parts.driver ?? (local as SandboxDriver);
   const templates =
     parts.templates ??
     createTemplateCatalog([
@@ -178,6 +179,14 @@ export async function startSandpitServer(
   if (!server) throw new Error("fastify did not build the HTTP server");
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  // A fresh machine builds the base template (about a minute) now, not inside the first
+  // create, which the SDK would give up on after its 60 s request timeout.
+  if (local && config.poolSize === 0) {
+    void local.templates.ensure("base").then(
+      () => logger.info({ template: "base" }, "template ready"),
+      (e: unknown) => logger.error({ err: e, template: "base" }, "building the template failed"),
+    );
+  }
   pool.start();
   logger.info({ port, runtime: driver.name, poolSize: config.poolSize }, "sandpit is ready");
 
@@ -203,6 +212,8 @@ export async function startSandpitServer(
         clearTimeout(force);
         await pool.close();
         await store.close();
+        // Its own runtime only: removes the shared firewall chains when no sandbox is left.
+        await local?.close();
       })();
       return closing;
     },
