@@ -55,8 +55,9 @@ export const createBenchmark: Benchmark = async ({ log }) => {
     await raw.close();
 
     const apiKey = generateApiKey();
-    const server = await startSandpitServer(
-      loadConfig(
+    /** A server on this runtime that the SDK of this process talks to. */
+    const serve = async (poolSize: number) => {
+      const config = loadConfig(
         {
           port: 0,
           host: "127.0.0.1",
@@ -65,14 +66,16 @@ export const createBenchmark: Benchmark = async ({ log }) => {
           apiKeys: [apiKey],
           runtime,
           prefix: "spbcreate",
-          poolSize: CONCURRENT,
+          poolSize,
         },
         {},
-      ),
-      { driver: rt, logger: pino({ level: "warn" }) },
-    );
-    const url = `http://127.0.0.1:${server.port}`;
-    Object.assign(process.env, { E2B_API_URL: url, E2B_SANDBOX_URL: url, E2B_API_KEY: apiKey });
+      );
+      const started = await startSandpitServer(config, { driver: rt, logger: pino({ level: "warn" }) });
+      const url = `http://127.0.0.1:${started.port}`;
+      Object.assign(process.env, { E2B_API_URL: url, E2B_SANDBOX_URL: url, E2B_API_KEY: apiKey });
+      return started;
+    };
+    const server = await serve(CONCURRENT);
     const warm = () => server.warmSandboxes().base ?? 0;
     try {
       log(`${runtime}: filling the pool`);
@@ -105,24 +108,7 @@ export const createBenchmark: Benchmark = async ({ log }) => {
 
       log(`${runtime}: create + first command, cold`);
       await server.close();
-      const cold = await startSandpitServer(
-        loadConfig(
-          {
-            port: 0,
-            host: "127.0.0.1",
-            dataDir,
-            templatesDir: TEMPLATES_DIR,
-            apiKeys: [apiKey],
-            runtime,
-            prefix: "spbcreate",
-            poolSize: 0,
-          },
-          {},
-        ),
-        { driver: rt, logger: pino({ level: "warn" }) },
-      );
-      const coldUrl = `http://127.0.0.1:${cold.port}`;
-      Object.assign(process.env, { E2B_API_URL: coldUrl, E2B_SANDBOX_URL: coldUrl });
+      const cold = await serve(0);
       const coldTimes: number[] = [];
       try {
         for (let i = -2; i < Math.min(RUNS, 10); i++) {

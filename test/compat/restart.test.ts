@@ -22,6 +22,17 @@ describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
   const apiKey = generateApiKey();
   let url = "";
 
+  /** The server's runtime as its files are now: a runtime reads its records when it is made. */
+  function runtimeOnDisk() {
+    return createLocalRuntime({
+      runtime: "runc",
+      dataDir,
+      templatesDir: TEMPLATES_DIR,
+      prefix: PREFIX,
+      addressPool: POOL,
+    });
+  }
+
   async function startServer(): Promise<void> {
     const child = spawn(
       process.execPath,
@@ -73,13 +84,7 @@ describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
 
   after(async () => {
     await killServer("SIGKILL");
-    const rt = createLocalRuntime({
-      runtime: "runc",
-      dataDir,
-      templatesDir: TEMPLATES_DIR,
-      prefix: PREFIX,
-      addressPool: POOL,
-    });
+    const rt = runtimeOnDisk();
     await rt.janitor(new Set());
     await rt.close();
     assert.deepEqual(hostLeftovers(PREFIX, dataDir), []);
@@ -118,13 +123,7 @@ describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
     const ps = await b2.commands.run("pgrep -x sleep | wc -l");
     assert.equal(ps.stdout.trim(), "1", "the background process survived the restart");
     assert.equal((await b2.commands.run("echo alive")).stdout, "alive\n");
-    const rt = createLocalRuntime({
-      runtime: "runc",
-      dataDir,
-      templatesDir: TEMPLATES_DIR,
-      prefix: PREFIX,
-      addressPool: POOL,
-    });
+    const rt = runtimeOnDisk();
     assert.equal((await rt.list()).length, 2, "the half-created sandbox's runtime parts remain");
     assert.deepEqual(hostLeftovers(PREFIX, dataDir, halfId), []);
 
@@ -133,14 +132,7 @@ describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
     await startServer();
     await Sandbox.kill(a.sandboxId);
     await Sandbox.kill(b.sandboxId);
-    // A runtime reads its records when it is made: look again with a fresh one.
-    const after = createLocalRuntime({
-      runtime: "runc",
-      dataDir,
-      templatesDir: TEMPLATES_DIR,
-      prefix: PREFIX,
-      addressPool: POOL,
-    });
+    const after = runtimeOnDisk();
     assert.equal((await after.list()).length, 0);
     await killServer("SIGTERM");
   });

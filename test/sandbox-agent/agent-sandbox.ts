@@ -6,8 +6,10 @@ const repo = new URL("../..", import.meta.url).pathname;
 /** The self-contained agent directory: agent.mjs, its addons, node and the libraries node links. */
 export const agentBundleDir = join(repo, "packages/agent/dist/bundle");
 const MOUNT = "/opt/sandpit/agent";
-/** The agent's port inside every sandbox (spec §5). */
-export const AGENT_PORT = 49983;
+
+import { AGENT_PORT } from "@sandpit/protocol";
+
+export { AGENT_PORT };
 
 /** Builds the agent bundle (esbuild; a second or two). */
 export function buildAgentBundle(): void {

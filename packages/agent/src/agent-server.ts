@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AGENT_PORT } from "@sandpit/protocol";
 import { type AgentContext, createAgentContext } from "./agent-context.js";
 import type { AgentState } from "./agent-state.js";
 import { createDualProtocolServer, type DualRequestListener } from "./dual-protocol-server.js";
@@ -44,7 +45,7 @@ export interface AgentServer {
 }
 
 /** Default port of the agent, the one the SDKs address (spec §1). */
-export const defaultAgentPort = 49983;
+export const defaultAgentPort = AGENT_PORT;
 
 const corsMethods = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
 

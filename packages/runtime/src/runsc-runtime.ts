@@ -28,6 +28,15 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
   ];
   const runsc = (args: string[], allowFailure = false) =>
     hostCommand("runsc", [...global, ...args], { allowFailure, timeoutMs: 120_000 });
+  const exec = (id: string, argv: readonly string[], o: ExecOptions = {}) => {
+    const args = ["exec", "-user", `${o.uid ?? 0}:${o.gid ?? 0}`];
+    if (o.cwd) args.push("-cwd", o.cwd);
+    for (const [k, v] of Object.entries(o.env ?? {})) args.push("-env", `${k}=${v}`);
+    return hostCommand("runsc", [...global, ...args, id, ...argv], {
+      allowFailure: true,
+      timeoutMs: o.timeoutMs,
+    });
+  };
   const underTrick = (args: string[], logFile: string) =>
     detachedCommand("unshare", ["-m", "sh", "-c", NETSTACK_TRICK, "runsc", ...global, ...args], logFile);
   return {
@@ -42,15 +51,7 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
     async start() {
       // `run -detach` already started it.
     },
-    exec(id, argv, o: ExecOptions = {}) {
-      const args = ["exec", "-user", `${o.uid ?? 0}:${o.gid ?? 0}`];
-      if (o.cwd) args.push("-cwd", o.cwd);
-      for (const [k, v] of Object.entries(o.env ?? {})) args.push("-env", `${k}=${v}`);
-      return hostCommand("runsc", [...global, ...args, id, ...argv], {
-        allowFailure: true,
-        timeoutMs: o.timeoutMs,
-      });
-    },
+    exec,
     async delete(id) {
       await runsc(["delete", "-force", id], true);
     },
@@ -71,7 +72,7 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       // leaves this build's sandbox unusable; so look first and refuse with the sandbox intact.
       // (--net-disconnect-ok would reset them instead, but restored processes then stop
       // serving their listeners: measured with this build.)
-      const sockets = await this.exec(id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+      const sockets = await exec(id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
       const busy = openConnections(sockets.stdout);
       if (sockets.code !== 0 || busy > 0) {
         throw new SandpitError(

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { ENVD_VERSION } from "@sandpit/protocol";
 import { type AgentLog, logJson } from "../agent-log.js";
 import type { AgentState } from "../agent-state.js";
 import { accessTokenHeader, checkAccessToken, secretsEqual } from "../auth.js";
@@ -14,7 +15,7 @@ import { readSmallBody } from "./read-body.js";
 import { abandonRequestBody, sendError } from "./send-json.js";
 
 /** The envd version the agent claims; ≥0.6.4 turns on every SDK path (spec §8). */
-export const envdVersion = "0.6.13";
+export const envdVersion = ENVD_VERSION;
 
 const maxInitBody = 4 * 1024 * 1024;
 const run = promisify(execFile);

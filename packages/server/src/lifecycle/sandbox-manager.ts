@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { SandpitError } from "@sandpit/protocol";
+import { ENVD_VERSION, SandpitError } from "@sandpit/protocol";
 import type { SandboxDriver } from "@sandpit/runtime";
 import type { Logger } from "pino";
 import { generateAccessToken } from "../auth/api-keys.js";
@@ -245,10 +245,11 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
   ): Promise<SandboxRecord> {
     await store.updateSandbox(record.id, { state: "resuming" }, { expectState: "paused" });
     try {
-      const info = await driver.get(record.runtimeId);
-      if (info.status === "checkpointed") await driver.restore(record.runtimeId);
+      let info = await driver.get(record.runtimeId);
+      if (info.status === "checkpointed") info = await driver.restore(record.runtimeId);
       else if (info.status === "paused") await driver.resume(record.runtimeId);
-      const address = (await driver.get(record.runtimeId)).address;
+      // Restore and thaw keep the sandbox's address.
+      const address = info.address;
       await agents.init(address, initOf(record), record.accessToken ?? undefined);
       const updated = await store.updateSandbox(record.id, {
         state: "running",
@@ -299,7 +300,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       cpuCount: template.cpuCount,
       memoryMB: template.memoryMB,
       diskSizeMB: template.diskSizeMB,
-      envdVersion: "0.6.13",
+      envdVersion: ENVD_VERSION,
       runtime: driver.name,
       address: null,
       startedAt: now,
@@ -345,12 +346,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
 
   async function reconcileOne(record: SandboxRecord): Promise<void> {
     const l = log(record.id);
-    let status: string;
-    try {
-      status = (await driver.get(record.runtimeId)).status;
-    } catch {
-      status = "missing";
-    }
+    const info = await driver.get(record.runtimeId).catch(() => undefined);
+    const status = info?.status ?? "missing";
     const drop = async (why: string) => {
       l.warn(`removed at start: ${why}`);
       await driver.remove(record.runtimeId).catch(() => undefined);
@@ -363,8 +360,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
         return drop(`it was ${record.state} when the server stopped`);
       case "running":
       case "resuming":
-        if (status === "running") {
-          const address = (await driver.get(record.runtimeId)).address;
+        if (info?.status === "running") {
+          const address = info.address;
           if (record.state === "resuming")
             await agents.init(address, initOf(record), record.accessToken ?? undefined);
           const adopted = await store.updateSandbox(record.id, { state: "running", address });
@@ -439,8 +436,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
 
     async connect(teamId, id, timeoutSec) {
       checkTimeout(timeoutSec);
-      const first = await owned(teamId, id);
-      return serialized(first.id, async () => {
+      return serialized(parseSandboxId(id), async () => {
         const record = await owned(teamId, id);
         if (record.state === "running") {
           const wanted = Date.now() + timeoutSec * 1000;
@@ -457,8 +453,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
 
     async resume(teamId, id, timeoutSec, autoPause) {
       checkTimeout(timeoutSec);
-      const first = await owned(teamId, id);
-      return serialized(first.id, async () => {
+      return serialized(parseSandboxId(id), async () => {
         const record = await owned(teamId, id);
         if (record.state === "running") {
           throw new SandpitError("already_exists", `sandbox '${record.id}' is already running`);
@@ -469,8 +464,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     },
 
     async pause(teamId, id) {
-      const first = await owned(teamId, id);
-      await serialized(first.id, async () => {
+      await serialized(parseSandboxId(id), async () => {
         const record = await owned(teamId, id);
         if (record.state === "paused") {
           throw new SandpitError("aborted", `sandbox '${record.id}' is already paused`);

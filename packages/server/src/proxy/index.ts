@@ -8,7 +8,6 @@ export {
 } from "./route-match.js";
 export {
   createSandboxProxy,
-  defaultAgentPort,
   type SandboxProxy,
   type SandboxProxyOptions,
   type SandboxRoute,

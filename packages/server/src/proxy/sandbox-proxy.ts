@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { AGENT_PORT } from "@sandpit/protocol";
 import type { Logger } from "pino";
 import { isControlPath } from "./control-paths.js";
 import { clientResponseHeaders, headerLines, upstreamRequestHeaders } from "./forward-headers.js";
@@ -55,7 +56,6 @@ export interface SandboxProxy {
 }
 
 /** Default port of the in-sandbox agent (envd's). */
-export const defaultAgentPort = 49983;
 
 // One request (or upgraded connection) in flight to a sandbox; what sever() destroys.
 interface Exchange {
@@ -88,7 +88,7 @@ function hasNoBody(req: http.IncomingMessage): boolean {
 
 /** Creates the sandbox proxy; the caller's server passes it what `match` claims. */
 export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
-  const agentPort = options.agentPort ?? defaultAgentPort;
+  const agentPort = options.agentPort ?? AGENT_PORT;
   const logger = options.logger;
   const matcher = createRouteMatcher(options.domain);
   // Streams live as long as the client wants: no socket timeout; idle sockets are kept until
