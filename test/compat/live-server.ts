@@ -36,12 +36,14 @@ export interface LiveServerOptions {
   addressPool: string;
   poolSize?: number;
   metricsIntervalMs?: number;
+  /** An existing directory to keep the server's data in (default: a new temp dir, removed on close). */
+  dataDir?: string;
 }
 
 /** Starts a server the way `sandpit serve` does, but in this process. */
 export async function startLiveServer(options: LiveServerOptions): Promise<LiveServer> {
   buildAgentBundle();
-  const dataDir = mkdtempSync(join(tmpdir(), `sandpit-${options.prefix}-`));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `sandpit-${options.prefix}-`));
   const apiKey = generateApiKey();
   const domain = "sandpit.test";
   const runtime = createLocalRuntime({
@@ -100,7 +102,7 @@ export async function startLiveServer(options: LiveServerOptions): Promise<LiveS
       await runtime.janitor(new Set());
       await runtime.close();
       assert.deepEqual(hostLeftovers(options.prefix, dataDir), []);
-      rmSync(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

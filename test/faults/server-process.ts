@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLocalRuntime, type LocalRuntime } from "@sandpit/runtime";
+import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { TEMPLATES_DIR } from "../compat/live-server.js";
+
+const repo = new URL("../..", import.meta.url).pathname;
+
+/** Options of {@link startServerProcess}. */
+export interface ServerProcessOptions {
+  dataDir: string;
+  apiKey: string;
+  prefix: string;
+  addressPool: string;
+  runtime: "runc" | "runsc";
+}
+
+/** `sandpit serve` as a child process, the way a user runs it, so it can be killed -9. */
+export interface ServerProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Sends a signal and waits for the process to be gone. */
+  stop(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the CLI's server and resolves once it prints its URL (reconcile is done by then). */
+export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [join(repo, "packages/cli/bin/sandpit.mjs"), "serve", "--port", "0", "--host", "127.0.0.1"],
+    {
+      env: {
+        ...process.env,
+        SANDPIT_DATA_DIR: options.dataDir,
+        SANDPIT_TEMPLATES_DIR: TEMPLATES_DIR,
+        SANDPIT_API_KEY: options.apiKey,
+        SANDPIT_RUNTIME: options.runtime,
+        SANDPIT_PREFIX: options.prefix,
+        SANDPIT_ADDRESS_POOL: options.addressPool,
+        SANDPIT_LOG_LEVEL: process.env.SANDPIT_TEST_LOG ?? "warn",
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /export E2B_API_URL=(\S+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return {
+    url,
+    child,
+    async stop(signal) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill(signal);
+      });
+    },
+  };
+}
+
+/** The runtime of a server's data dir as its files are now (a runtime reads its records when made). */
+export function runtimeOnDisk(options: ServerProcessOptions): LocalRuntime {
+  return createLocalRuntime({
+    runtime: options.runtime,
+    dataDir: options.dataDir,
+    templatesDir: TEMPLATES_DIR,
+    prefix: options.prefix,
+    addressPool: options.addressPool,
+  });
+}
+
+/** Every sandbox id that has anything on the host under a prefix: layers, cgroups, namespaces. */
+export function idsOnHost(prefix: string, dataDir: string): Set<string> {
+  const ids = new Set<string>();
+  const dirs = [
+    join(dataDir, "sandboxes"),
+    ...readdirSync("/sys/fs/cgroup").map((hierarchy) => join("/sys/fs/cgroup", hierarchy, prefix)),
+  ];
+  for (const dir of dirs) {
+    if (!existsSync(dir)) continue;
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
+  }
+  if (existsSync("/run/netns")) {
+    for (const ns of readdirSync("/run/netns"))
+      if (ns.startsWith(`${prefix}-`)) ids.add(ns.slice(prefix.length + 1));
+  }
+  return ids;
+}
+
+/** What the host holds for ids the store does not know: must be nothing. */
+export function orphans(prefix: string, dataDir: string, known: ReadonlySet<string>): string[] {
+  return [...idsOnHost(prefix, dataDir)]
+    .filter((id) => !known.has(id))
+    .flatMap((id) => hostLeftovers(prefix, dataDir, id));
+}
+
+/** SIGKILLs every process of a sandbox from outside, as the OOM killer or an operator might. */
+export function killSandboxProcesses(prefix: string, runtimeId: string): number {
+  let killed = 0;
+  for (const hierarchy of readdirSync("/sys/fs/cgroup")) {
+    const procs = join("/sys/fs/cgroup", hierarchy, prefix, runtimeId, "cgroup.procs");
+    if (!existsSync(procs)) continue;
+    for (const pid of readFileSync(procs, "utf8").split("\n").filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+        killed++;
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  return killed;
+}
