@@ -1,12 +1,18 @@
 // commands.run("true") round trip through the official SDK against the agent in a sandbox,
-// next to the sandbox's own floor (an in-sandbox loop of `bash -l -c true`), and 256 MiB
+// next to the sandbox's own floor (an in-sandbox loop of `bash -l -c true`); the start cost of
+// a bare /bin/true through Process/Start next to an in-sandbox loop of /bin/true; each with
+// commands started through the agent's launcher and, for comparison, by forking the agent
+// (SANDPIT_AGENT_LAUNCHER=off: `_fork` metrics); and 256 MiB
 // upload + download through the agent next to a plain loopback HTTP transfer. Each side and
 // its baseline are measured in alternating batches: other work on a small machine comes and
 // goes within a run, and a baseline taken minutes earlier would not see the same machine.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { processPb } from "@sandpit/protocol";
 import { createLocalRuntime } from "@sandpit/runtime";
 import { Sandbox } from "e2b";
 import {
@@ -64,6 +70,49 @@ async function floorMs(sbx: Sandbox, n: number): Promise<number> {
   return Number(run.stdout.trim()) / 1e6;
 }
 
+const probe = readFileSync(new URL("../test/sandbox-agent/start-cost-probe.cjs", import.meta.url), "utf8");
+const bundledNode =
+  "/opt/sandpit/agent/lib/ld-linux-x86-64.so.2 --library-path /opt/sandpit/agent/lib /opt/sandpit/agent/bin/node";
+
+/** Medians of the in-sandbox start cost probe (test/sandbox-agent/start-cost-probe.cjs). */
+interface StartCost {
+  paddingMiB: number;
+  spawnMs: number;
+  spawnBlockingMs: number;
+  launcherMs: number;
+  launcherPidMs: number;
+}
+
+/** Runs the start cost probe inside the sandbox, as root, with the bundle's node. */
+async function startCost(sbx: Sandbox, runs: number): Promise<StartCost> {
+  await sbx.files.write("/tmp/start-cost-probe.cjs", probe, { user: "root" });
+  const r = await sbx.commands.run(`${bundledNode} /tmp/start-cost-probe.cjs ${runs}`, {
+    user: "root",
+    timeoutMs: 300_000,
+  });
+  return JSON.parse(r.stdout) as StartCost;
+}
+
+/** Milliseconds of one /bin/true started by the sandbox's own shell: a loop of `n`, divided. */
+async function trueFloorMs(sbx: Sandbox, n: number): Promise<number> {
+  const run = await sbx.commands.run(
+    `s=$(date +%s%N); for i in $(seq ${n}); do /bin/true; done; e=$(date +%s%N); echo $(( (e - s) / ${n} ))`,
+    { timeoutMs: 300_000 },
+  );
+  return Number(run.stdout.trim()) / 1e6;
+}
+
+/** Milliseconds from a Process/Start of /bin/true to its end event, as seen by a client. */
+async function startTrueMs(
+  client: ReturnType<typeof createClient<typeof processPb.Process>>,
+): Promise<number> {
+  const t = performance.now();
+  for await (const res of client.start({ process: { cmd: "/bin/true", args: [], envs: {} }, stdin: false })) {
+    if (res.event?.event.case === "end") break;
+  }
+  return performance.now() - t;
+}
+
 /** Benchmarks `agent`. */
 export const agentBenchmark: Benchmark = async ({ log }) => {
   buildAgentBundle();
@@ -85,55 +134,98 @@ export const agentBenchmark: Benchmark = async ({ log }) => {
     });
     try {
       await rt.janitor(new Set());
-      log(`${runtime}: starting the agent sandbox`);
-      const info = await createAgentSandbox(rt, `bagent${runtime}`);
-      await initAgent(info, {});
-      process.env.E2B_DEBUG = "true";
-      process.env.E2B_SANDBOX_URL = `http://${info.address}:${AGENT_PORT}`;
-      const sbx = await Sandbox.create();
-      log(`${runtime}: commands.run("true") x${RUNS} and the floor, in ${BATCHES} batches each`);
-      for (let i = 0; i < 5; i++) await sbx.commands.run("true");
-      const perBatch = Math.max(1, Math.round(RUNS / BATCHES));
-      const floors: number[] = [];
-      const times: number[] = [];
-      for (let b = 0; b < BATCHES; b++) {
-        floors.push(await floorMs(sbx, perBatch));
-        for (let i = 0; i < perBatch; i++) {
-          const t = performance.now();
-          await sbx.commands.run("true");
-          times.push(performance.now() - t);
+      for (const mode of ["fork", "launcher"] as const) {
+        const suffix = mode === "fork" ? "_fork" : "";
+        log(`${runtime}: starting the agent sandbox (${mode})`);
+        const sandboxId = `bagent${runtime}${mode === "fork" ? "f" : ""}`;
+        const info = await createAgentSandbox(rt, sandboxId, {
+          env: { SANDPIT_AGENT_LAUNCHER: mode === "fork" ? "off" : "on" },
+        });
+        await initAgent(info, {});
+        process.env.E2B_DEBUG = "true";
+        process.env.E2B_SANDBOX_URL = `http://${info.address}:${AGENT_PORT}`;
+        const sbx = await Sandbox.create();
+        const client = createClient(
+          processPb.Process,
+          createConnectTransport({ baseUrl: `http://${info.address}:${AGENT_PORT}`, httpVersion: "1.1" }),
+        );
+        log(`${runtime} (${mode}): commands.run("true") x${RUNS} and the floor, in ${BATCHES} batches each`);
+        for (let i = 0; i < 5; i++) await sbx.commands.run("true");
+        const perBatch = Math.max(1, Math.round(RUNS / BATCHES));
+        const floors: number[] = [];
+        const times: number[] = [];
+        for (let b = 0; b < BATCHES; b++) {
+          floors.push(await floorMs(sbx, perBatch));
+          for (let i = 0; i < perBatch; i++) {
+            const t = performance.now();
+            await sbx.commands.run("true");
+            times.push(performance.now() - t);
+          }
         }
+        log(`${runtime} (${mode}): floor batches ${floors.map((f) => f.toFixed(1)).join(", ")} ms`);
+        results[`exec_roundtrip_${runtime}${suffix}`] = timeMetric(
+          times,
+          floors,
+          `SDK commands.run('true') vs in-sandbox bash -l -c true loop (${mode})`,
+        );
+        log(`${runtime} (${mode}): Process/Start of /bin/true x${RUNS} and an in-sandbox /bin/true loop`);
+        for (let i = 0; i < 5; i++) await startTrueMs(client);
+        const trueFloors: number[] = [];
+        const starts: number[] = [];
+        for (let b = 0; b < BATCHES; b++) {
+          trueFloors.push(await trueFloorMs(sbx, perBatch));
+          for (let i = 0; i < perBatch; i++) starts.push(await startTrueMs(client));
+        }
+        results[`process_start_${runtime}${suffix}`] = timeMetric(
+          starts,
+          trueFloors,
+          `Process/Start of /bin/true to its end event vs in-sandbox /bin/true loop (${mode})`,
+        );
+        if (mode === "launcher") {
+          log(`${runtime}: start cost inside the sandbox, node spawn() vs the launcher, ${BATCHES} runs`);
+          const costs: StartCost[] = [];
+          for (let b = 0; b < BATCHES; b++) costs.push(await startCost(sbx, perBatch));
+          for (const c of costs) log(`${runtime}: ${JSON.stringify(c)}`);
+          const med = (f: (c: StartCost) => number) => median(costs.map(f));
+          results[`start_cost_${runtime}`] = {
+            median_ms: med((c) => c.launcherMs),
+            baseline: med((c) => c.spawnMs),
+            ratio: med((c) => c.launcherMs) / med((c) => c.spawnMs),
+            samples: costs.length * perBatch,
+            note:
+              "in-sandbox /bin/true start to exit: launcher vs node spawn() from a process of the agent's RSS " +
+              `(${costs[0]?.paddingMiB} MiB padding; spawn() blocks the event loop ${med((c) => c.spawnBlockingMs).toFixed(1)} ms, ` +
+              `launcher pid after ${med((c) => c.launcherPidMs).toFixed(1)} ms)`,
+          };
+        }
+        // The fork sandbox stays until the end: a new one would reuse its address, and the SDK
+        // its dead keep-alive connections.
+        if (mode === "fork") continue;
+        log(`${runtime}: ${TRANSFER_MIB} MiB up and down`);
+        const speeds: number[] = [];
+        const loopback: number[] = [];
+        for (let i = 0; i < TRANSFERS; i++) {
+          loopback.push(await loopbackTransfer(data, digest));
+          const t = performance.now();
+          await sbx.files.write("/tmp/blob", blob);
+          const written = performance.now();
+          const back = await sha256Of(await sbx.files.read("/tmp/blob", { format: "stream" }));
+          const done = performance.now();
+          if (back !== digest) throw new Error("transfer corrupted the file");
+          speeds.push((2 * data.length) / MIB / ((done - t) / 1000));
+          const rate = (ms: number) => (data.length / MIB / (ms / 1000)).toFixed(0);
+          log(`${runtime}: up ${rate(written - t)} MiB/s, down ${rate(done - written)} MiB/s`);
+        }
+        const ours = median(speeds);
+        const base = median(loopback);
+        results[`transfer_${runtime}`] = {
+          mib_per_s: ours,
+          baseline: base,
+          ratio: base / ours,
+          samples: speeds.length,
+          note: `${TRANSFER_MIB} MiB write + streamed read vs loopback HTTP POST + GET, both hashed (ratio = baseline/ours)`,
+        };
       }
-      log(`${runtime}: floor batches ${floors.map((f) => f.toFixed(1)).join(", ")} ms`);
-      results[`exec_roundtrip_${runtime}`] = timeMetric(
-        times,
-        floors,
-        "SDK commands.run('true') vs in-sandbox bash -l -c true loop",
-      );
-      log(`${runtime}: ${TRANSFER_MIB} MiB up and down`);
-      const speeds: number[] = [];
-      const loopback: number[] = [];
-      for (let i = 0; i < TRANSFERS; i++) {
-        loopback.push(await loopbackTransfer(data, digest));
-        const t = performance.now();
-        await sbx.files.write("/tmp/blob", blob);
-        const written = performance.now();
-        const back = await sha256Of(await sbx.files.read("/tmp/blob", { format: "stream" }));
-        const done = performance.now();
-        if (back !== digest) throw new Error("transfer corrupted the file");
-        speeds.push((2 * data.length) / MIB / ((done - t) / 1000));
-        const rate = (ms: number) => (data.length / MIB / (ms / 1000)).toFixed(0);
-        log(`${runtime}: up ${rate(written - t)} MiB/s, down ${rate(done - written)} MiB/s`);
-      }
-      const ours = median(speeds);
-      const base = median(loopback);
-      results[`transfer_${runtime}`] = {
-        mib_per_s: ours,
-        baseline: base,
-        ratio: base / ours,
-        samples: speeds.length,
-        note: `${TRANSFER_MIB} MiB write + streamed read vs loopback HTTP POST + GET, both hashed (ratio = baseline/ours)`,
-      };
     } finally {
       await rt.janitor(new Set());
       await rt.close();

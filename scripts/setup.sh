@@ -11,8 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# python3, make and g++ build the native addons (better-sqlite3, node-pty) where no prebuilt binary can be fetched.
-apt_packages=(runc debootstrap iptables iproute2 tini e2fsprogs util-linux ncurses-bin curl ca-certificates python3 make g++)
+# python3, make and g++ build the native addons (better-sqlite3, node-pty) where no prebuilt binary can be fetched;
+# gcc and libc6-dev build the agent's static launcher.
+apt_packages=(runc debootstrap iptables iproute2 tini e2fsprogs util-linux ncurses-bin curl ca-certificates python3 make g++ gcc libc6-dev)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

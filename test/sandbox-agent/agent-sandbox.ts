@@ -16,11 +16,22 @@ export function buildAgentBundle(): void {
   execFileSync("npm", ["run", "build:bundle", "-w", "@sandpit/agent"], { cwd: repo, stdio: "ignore" });
 }
 
+/** Options of {@link createAgentSandbox}. */
+export interface AgentSandboxOptions {
+  /** Env of the agent process, e.g. `SANDPIT_AGENT_LAUNCHER: "off"`. */
+  env?: Record<string, string>;
+}
+
 /** Starts a sandbox whose main process is the agent, started through the bundle's own loader. */
-export async function createAgentSandbox(rt: LocalRuntime, id: string): Promise<SandboxInfo> {
+export async function createAgentSandbox(
+  rt: LocalRuntime,
+  id: string,
+  options: AgentSandboxOptions = {},
+): Promise<SandboxInfo> {
   const info = await rt.create({
     id,
     template: "base",
+    env: options.env,
     binds: [{ source: agentBundleDir, target: MOUNT }],
     command: [
       `${MOUNT}/lib/ld-linux-x86-64.so.2`,

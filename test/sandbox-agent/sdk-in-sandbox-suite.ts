@@ -83,6 +83,27 @@ export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string
       await assert.rejects(sleeper.wait());
     });
 
+    test("regression: /dev/stdout, /dev/stderr and /dev/stdin open (ENXIO on socket stdio)", async () => {
+      const h = await sbx.commands.run(
+        "echo hi > /dev/stdout && echo err > /dev/stderr && cat /dev/stdin && echo done",
+        { background: true, stdin: true },
+      );
+      await sbx.commands.sendStdin(h.pid, "in\n");
+      await sbx.commands.closeStdin(h.pid);
+      const r = await h.wait();
+      assert.equal(r.stdout, "hi\nin\ndone\n");
+      assert.equal(r.stderr, "err\n");
+    });
+
+    test("commands start through the launcher, as the user with its groups, the PID their own", async () => {
+      const r = await sbx.commands.run('echo "$$ $(cat /proc/$PPID/comm) $(id -G)" "/$(id -G user)"');
+      const [own, database] = r.stdout.trim().split(" /");
+      const [pid, parent, ...groups] = own?.split(" ") ?? [];
+      assert.equal(parent, "sandpit-launche", "the command's parent is the launcher (comm is cut to 15)");
+      assert.deepEqual(groups, database?.split(" "), "the user's groups as the group database has them");
+      assert.ok(Number(pid) > 1);
+    });
+
     test("pty: create, input, resize", async () => {
       let out = "";
       const pty = await sbx.pty.create({

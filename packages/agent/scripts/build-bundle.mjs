@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { buildLauncher } from "./build-launcher.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, "dist", "bundle");
@@ -13,6 +14,17 @@ const natives = ["node-pty", "fs-xattr"];
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
+
+// Commands start through the launcher when it is there; without a C compiler the agent falls
+// back to forking itself, slower and with sockets instead of pipes as a command's stdio.
+// Written first: an agent.mjs in the directory means the launcher of the same build is there.
+try {
+  buildLauncher(join(out, "bin", "sandpit-launcher"));
+} catch (error) {
+  console.warn(
+    `warning: no process launcher in the bundle (${String(error.stderr ?? error.message).trim()})`,
+  );
+}
 
 await build({
   entryPoints: [join(root, "src", "main.ts")],
@@ -62,7 +74,7 @@ for (const name of natives) {
 }
 // The agent must not depend on the template's libc or Node: ship this host's node with the
 // loader and shared libraries it links, and start it through that loader (see agentCommand).
-mkdirSync(join(out, "bin"));
+mkdirSync(join(out, "bin"), { recursive: true });
 mkdirSync(join(out, "lib"));
 copyFileSync(process.execPath, join(out, "bin", "node"));
 const linked = execFileSync("ldd", [process.execPath], { encoding: "utf8" });

@@ -7,16 +7,19 @@ test("flags override env vars override defaults", () => {
     port: 49983,
     host: "0.0.0.0",
     portForwarding: true,
+    launcher: true,
   });
   assert.deepEqual(readAgentConfig([], { SANDPIT_AGENT_PORT: "5000", SANDPIT_AGENT_HOST: "127.0.0.1" }), {
     port: 5000,
     host: "127.0.0.1",
     portForwarding: true,
+    launcher: true,
   });
   assert.deepEqual(readAgentConfig(["--port", "6000", "--host=::1"], { SANDPIT_AGENT_PORT: "5000" }), {
     port: 6000,
     host: "::1",
     portForwarding: true,
+    launcher: true,
   });
 });
 
@@ -31,6 +34,13 @@ test("port forwarding is on unless a flag or env var turns it off", () => {
     () => readAgentConfig([], { SANDPIT_AGENT_PORT_FORWARDING: "maybe" }),
     /SANDPIT_AGENT_PORT_FORWARDING: expected on or off, got 'maybe'/,
   );
+});
+
+test("the launcher is on unless a flag or env var turns it off", () => {
+  assert.equal(readAgentConfig([], { SANDPIT_AGENT_LAUNCHER: "off" }).launcher, false);
+  assert.equal(readAgentConfig(["--no-launcher"], { SANDPIT_AGENT_LAUNCHER: "on" }).launcher, false);
+  assert.equal(readAgentConfig([], { SANDPIT_AGENT_LAUNCHER: "true" }).launcher, true);
+  assert.throws(() => readAgentConfig([], { SANDPIT_AGENT_LAUNCHER: "x" }), /SANDPIT_AGENT_LAUNCHER/);
 });
 
 test("a bad port is refused", () => {

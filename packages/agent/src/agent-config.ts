@@ -6,6 +6,8 @@ export interface AgentConfig {
   readonly host: string;
   /** Forward servers that listen only on loopback to the external address (on by default). */
   readonly portForwarding: boolean;
+  /** Start commands through the process launcher (on by default; off forks the agent each time). */
+  readonly launcher: boolean;
 }
 
 function parsePort(value: string, source: string): number {
@@ -30,8 +32,8 @@ function parseSwitch(value: string, source: string): boolean {
 }
 
 /**
- * Reads `--port`/`--host`/`--no-port-forwarding` and `SANDPIT_AGENT_PORT`/`SANDPIT_AGENT_HOST`/
- * `SANDPIT_AGENT_PORT_FORWARDING`, once, at startup.
+ * Reads `--port`/`--host`/`--no-port-forwarding`/`--no-launcher` and `SANDPIT_AGENT_PORT`/
+ * `SANDPIT_AGENT_HOST`/`SANDPIT_AGENT_PORT_FORWARDING`/`SANDPIT_AGENT_LAUNCHER`, once, at startup.
  */
 export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
   const portFlag = flag(argv, "port");
@@ -44,5 +46,9 @@ export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   let portForwarding = true;
   if (argv.includes("--no-port-forwarding")) portForwarding = false;
   else if (envForwarding) portForwarding = parseSwitch(envForwarding, "SANDPIT_AGENT_PORT_FORWARDING");
-  return Object.freeze({ port, host, portForwarding });
+  const envLauncher = env.SANDPIT_AGENT_LAUNCHER;
+  let launcher = true;
+  if (argv.includes("--no-launcher")) launcher = false;
+  else if (envLauncher) launcher = parseSwitch(envLauncher, "SANDPIT_AGENT_LAUNCHER");
+  return Object.freeze({ port, host, portForwarding, launcher });
 }

@@ -12,6 +12,7 @@ import {
   type PortForwarder,
   type PortForwarderOptions,
 } from "./port-forwarding/port-forwarder.js";
+import { createProcessLauncher, type ProcessLauncher, startupNofile } from "./process/process-launcher.js";
 import { createProcessRegistry } from "./process/process-registry.js";
 import { registerProcessService } from "./process/process-service.js";
 import { createAccessTokenInterceptor } from "./rpc-auth.js";
@@ -32,6 +33,11 @@ export interface AgentServerOptions {
    * it would expose their local servers.
    */
   portForwarding?: PortForwarderOptions;
+  /**
+   * The process launcher binary (native/launcher.c), started at listen; false to fork the
+   * agent for every command instead. Default: bin/sandpit-launcher beside the bundled agent.
+   */
+  launcherPath?: string | false;
 }
 
 /** A running (or ready to run) agent. */
@@ -46,6 +52,9 @@ export interface AgentServer {
 
 /** Default port of the agent, the one the SDKs address (spec §1). */
 export const defaultAgentPort = AGENT_PORT;
+
+/** Where the bundle keeps the launcher, relative to agent.mjs. */
+const bundledLauncherPath = new URL("./bin/sandpit-launcher", import.meta.url).pathname;
 
 const corsMethods = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
 
@@ -73,11 +82,12 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
   const processes = createProcessRegistry();
   const shutdown = new AbortController();
   let forwarder: PortForwarder | undefined;
+  let launcher: ProcessLauncher | undefined;
 
   let watchers: WatcherRegistry | undefined;
   const rpc = connectNodeAdapter({
     routes(router) {
-      registerProcessService(router, context, processes);
+      registerProcessService(router, context, processes, () => launcher);
       watchers = registerFilesystemService(router, context);
     },
     interceptors: [rpcErrorInterceptor, createAccessTokenInterceptor(context.state)],
@@ -107,6 +117,15 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
         dual.server.listen(options.port ?? defaultAgentPort, options.host ?? "0.0.0.0", () => {
           dual.server.off("error", reject);
           const { port } = dual.server.address() as AddressInfo;
+          const launcherPath = options.launcherPath ?? bundledLauncherPath;
+          if (launcherPath !== false && launcher === undefined) {
+            launcher = createProcessLauncher({
+              path: launcherPath,
+              commandNofile: startupNofile(),
+              onFailure: (reason) =>
+                console.error(JSON.stringify({ msg: "process launcher stopped, forking instead", reason })),
+            });
+          }
           if (options.portForwarding && forwarder === undefined) {
             const forwarding = options.portForwarding;
             forwarder = createPortForwarder({
@@ -121,6 +140,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
     async close() {
       shutdown.abort();
       processes.killAll();
+      launcher?.close();
       watchers?.closeAll();
       await Promise.all([
         forwarder?.close(),

@@ -9,6 +9,7 @@ async function main(): Promise<void> {
     host: config.host,
     // Servers bound to 127.0.0.1 inside the sandbox must still answer the proxy (ARCHITECTURE).
     portForwarding: config.portForwarding ? {} : undefined,
+    launcherPath: config.launcher ? undefined : false,
   });
   const { port } = await server.listen();
   console.log(
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
       host: config.host,
       port,
       portForwarding: config.portForwarding,
+      launcher: config.launcher,
     }),
   );
   const stop = () => {

@@ -1,7 +1,27 @@
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+// @ts-expect-error: a plain ES module script without types
+import { buildLauncher } from "../scripts/build-launcher.mjs";
 import { type AgentServer, type AgentServerOptions, createAgentServer } from "../src/agent-server.js";
+
+const launcherOut = new URL("../dist/test-launcher/sandpit-launcher", import.meta.url).pathname;
+let launcherBuilt: string | false | undefined;
+
+/**
+ * The launcher compiled for tests (once per test process), or false when no C compiler is
+ * here; tests that need it skip with that reason.
+ */
+export function testLauncherPath(): string | false {
+  if (launcherBuilt === undefined) {
+    try {
+      launcherBuilt = (buildLauncher as (out: string) => string)(launcherOut);
+    } catch {
+      launcherBuilt = existsSync(launcherOut) ? launcherOut : false;
+    }
+  }
+  return launcherBuilt;
+}
 
 /** An agent listening on a random local port, for tests. */
 export interface TestAgent {
@@ -10,9 +30,14 @@ export interface TestAgent {
   close(): Promise<void>;
 }
 
-/** Starts an in-process agent on 127.0.0.1 and a free port. */
+/** Starts an in-process agent on 127.0.0.1 and a free port, with the test launcher by default. */
 export async function startTestAgent(options: AgentServerOptions = {}): Promise<TestAgent> {
-  const server = createAgentServer({ ...options, port: 0, host: "127.0.0.1" });
+  const server = createAgentServer({
+    launcherPath: testLauncherPath(),
+    ...options,
+    port: 0,
+    host: "127.0.0.1",
+  });
   const { port } = await server.listen();
   return { server, baseUrl: `http://127.0.0.1:${port}`, close: () => server.close() };
 }

@@ -4,6 +4,7 @@ import { SandpitError } from "@sandpit/protocol";
 import type { ProcessIo, ProcessListener } from "./managed-process.js";
 import { processEnd } from "./process-end.js";
 import { assertExecutable, type Launch } from "./process-launch.js";
+import { type LaunchedCommand, LauncherUnavailableError, type ProcessLauncher } from "./process-launcher.js";
 
 let setprivPath: string | null | undefined;
 
@@ -67,8 +68,104 @@ async function spawnError(child: ChildProcess, cmd: string): Promise<never> {
   });
 }
 
-/** Spawns a process with stdout/stderr pipes and, when `stdin`, a stdin pipe (else /dev/null). */
-export async function spawnPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessIo> {
+// The I/O of a command started by the launcher: real pipes, signals through the launcher.
+function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: boolean): ProcessIo {
+  const { pid, stdout, stderr } = command;
+  let stdinOpen = stdin;
+  // A command that exits or closes stdin makes our writes fail with EPIPE; that only closes input.
+  command.stdin?.on("error", () => {
+    stdinOpen = false;
+  });
+  let signalled = false;
+  return {
+    pid,
+    isPty: false,
+    writeInput(data) {
+      if (!stdin) throw new SandpitError("internal", "stdin is not enabled for this process");
+      if (!stdinOpen || !command.stdin?.writable) throw new SandpitError("internal", "stdin is closed");
+      command.stdin.write(data);
+    },
+    closeInput() {
+      stdinOpen = false;
+      command.stdin?.end();
+    },
+    resize() {
+      throw new SandpitError("internal", "process has no pty to resize");
+    },
+    kill(signal) {
+      signalled = true;
+      launcher.kill(pid, signal);
+    },
+    pauseOutput() {
+      stdout.pause();
+      stderr.pause();
+    },
+    resumeOutput() {
+      stdout.resume();
+      stderr.resume();
+    },
+    attach(sink: ProcessListener) {
+      let open = 2;
+      let exit: ReturnType<typeof processEnd> | undefined;
+      const maybeEnd = () => {
+        if (exit && open === 0) sink.onEnd(exit);
+      };
+      for (const [name, stream] of [
+        ["stdout", stdout],
+        ["stderr", stderr],
+      ] as const) {
+        stream.on("data", (chunk: Buffer) => sink.onData(name, chunk));
+        // A read error ends the stream like EOF; the process's end still follows.
+        stream.on("error", () => {});
+        stream.once("close", () => {
+          open -= 1;
+          maybeEnd();
+        });
+      }
+      command.onExit(({ code, signal }) => {
+        exit = processEnd(code, signal);
+        command.stdin?.destroy();
+        // After a kill the end must not wait for EOF: a grandchild may hold the pipes open.
+        if (signalled) {
+          stdout.destroy();
+          stderr.destroy();
+        }
+        maybeEnd();
+      });
+    },
+  };
+}
+
+/**
+ * Starts a process with stdout/stderr pipes and, when `stdin`, a stdin pipe (else /dev/null):
+ * through the launcher when there is one (real pipes, cheap fork), else by forking the agent.
+ */
+export async function spawnPipeProcess(
+  launch: Launch,
+  stdin: boolean,
+  launcher?: ProcessLauncher,
+): Promise<ProcessIo> {
+  if (launcher?.available) {
+    try {
+      const command = await launcher.start({
+        cmd: launch.cmd,
+        args: launch.args,
+        cwd: launch.cwd,
+        env: launch.env,
+        credentials: launch.credentials,
+        stdin,
+      });
+      return launchedIo(command, launcher, stdin);
+    } catch (error) {
+      if (!(error instanceof LauncherUnavailableError)) throw error;
+      // The launcher died under this request: the agent itself still can.
+    }
+  }
+  return forkPipeProcess(launch, stdin);
+}
+
+// The fallback: node's spawn, whose stdio "pipes" are socket pairs.
+async function forkPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessIo> {
   const plan = planSpawn(launch);
   if (plan.viaHelper) await assertExecutable(launch);
   let child: ChildProcess;

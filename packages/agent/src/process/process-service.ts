@@ -4,6 +4,7 @@ import type { AgentContext } from "../agent-context.js";
 import { createCloseStdinHandler } from "./close-stdin-handler.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { createListHandler } from "./list-handler.js";
+import type { ProcessLauncher } from "./process-launcher.js";
 import type { ProcessRegistry } from "./process-registry.js";
 import { createSendInputHandler } from "./send-input-handler.js";
 import { createSendSignalHandler } from "./send-signal-handler.js";
@@ -16,11 +17,12 @@ export function registerProcessService(
   router: ConnectRouter,
   ctx: AgentContext,
   registry: ProcessRegistry,
+  launcher: () => ProcessLauncher | undefined,
 ): void {
   router.service(processPb.Process, {
     list: createListHandler(registry),
     connect: createConnectHandler(registry),
-    start: createStartHandler(ctx, registry),
+    start: createStartHandler(ctx, registry, launcher),
     update: createUpdateHandler(registry),
     streamInput: createStreamInputHandler(registry),
     sendInput: createSendInputHandler(registry),

@@ -12,11 +12,16 @@ import {
   subscribe,
 } from "./process-event-stream.js";
 import { prepareLaunch } from "./process-launch.js";
+import type { ProcessLauncher } from "./process-launcher.js";
 import type { ProcessRegistry } from "./process-registry.js";
 import { spawnPtyProcess } from "./pty-process.js";
 
 /** Start: spawns the process as the caller's user and streams its events (spec §6.4). */
-export function createStartHandler(ctx: AgentContext, registry: ProcessRegistry) {
+export function createStartHandler(
+  ctx: AgentContext,
+  registry: ProcessRegistry,
+  launcher: () => ProcessLauncher | undefined,
+) {
   return async function* start(
     req: processPb.StartRequest,
     context: HandlerContext,
@@ -29,7 +34,7 @@ export function createStartHandler(ctx: AgentContext, registry: ProcessRegistry)
       io = await spawnPtyProcess(launch, req.pty.size?.cols ?? 0, req.pty.size?.rows ?? 0);
     } else {
       // Absent means true: clients older than the field always had a stdin pipe.
-      io = await spawnPipeProcess(launch, req.stdin ?? true);
+      io = await spawnPipeProcess(launch, req.stdin ?? true, launcher());
     }
     const proc = new ManagedProcess(io, req.process, req.tag);
     registry.add(proc);
