@@ -1,5 +1,6 @@
 // Bad input at every endpoint: the right 4xx with the §3.1 body, nothing created, nothing leaked.
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { type LiveServer, notRoot, startLiveServer } from "./live-server.js";
 
@@ -85,6 +86,8 @@ describe("REST API bad input (runc)", { skip: notRoot, timeout: 300_000 }, () =>
     for (const id of ["nosuchsandbox", "BAD!", "a".repeat(100)]) {
       assertError(await call("GET", `/sandboxes/${encodeURIComponent(id)}`), 404);
     }
+    // Past the router's own limit too: the API's schema answers, in the API's shape.
+    assertError(await call("GET", `/sandboxes/${"b".repeat(3000)}`), 400);
     assertError(await call("DELETE", "/sandboxes/nosuchsandbox"), 404);
     assertError(await call("POST", "/sandboxes/nosuchsandbox/timeout", { timeout: 10 }), 404);
     assertError(await call("POST", "/sandboxes/nosuchsandbox/timeout", { timeout: "x" }), 400);
@@ -149,5 +152,33 @@ describe("REST API bad input (runc)", { skip: notRoot, timeout: 300_000 }, () =>
     ]) {
       assert.ok(path in openapi.paths, `OpenAPI lacks ${path}`);
     }
+  });
+
+  test("requests the HTTP parser refuses get the API's error body and a closed connection", async () => {
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const url = new URL(live.url);
+        const socket = connect(Number(url.port), url.hostname, () => socket.end(request));
+        let answer = "";
+        socket.on("data", (d: Buffer) => {
+          answer += d.toString("latin1");
+        });
+        socket.on("close", () => resolve(answer));
+        socket.on("error", reject);
+      });
+    const huge = `X-Filler: ${"f".repeat(20_000)}\r\n`.repeat(4);
+    const tooLarge = await raw(`GET /v2/sandboxes HTTP/1.1\r\nHost: x\r\n${huge}\r\n`);
+    assert.match(tooLarge, /^HTTP\/1\.1 431 /);
+    assert.match(tooLarge, /Connection: close/i);
+    assert.deepEqual(JSON.parse(tooLarge.split("\r\n\r\n")[1] ?? ""), {
+      code: 431,
+      message: "request headers are too large",
+    });
+    const head = await raw(`HEAD /v2/sandboxes HTTP/1.1\r\nHost: x\r\n${huge}\r\n`);
+    assert.match(head, /^HTTP\/1\.1 431 /);
+    assert.equal(head.split("\r\n\r\n")[1], "", "a HEAD answer has no body");
+    const garbage = await raw("NOT HTTP AT ALL\r\n\r\n");
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    assert.equal((JSON.parse(garbage.split("\r\n\r\n")[1] ?? "") as { code: number }).code, 400);
   });
 });

@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, LogController } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { type Logger, pino } from "pino";
 import { registerApiErrors } from "./api/api-errors.js";
+import { answerClientError } from "./api/client-errors.js";
 import { registerRestApi } from "./api/rest-api.js";
 import type { ServerConfig } from "./config.js";
 import { createAgentSandboxes } from "./lifecycle/agent-sandbox.js";
@@ -128,6 +129,9 @@ export async function startSandpitServer(
     // One line per request would drown the sandbox events; request metrics go to /metrics.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    // Long ids must reach the routes, which answer them 400/404 in the API's own shape.
+    routerOptions: { maxParamLength: 4096 },
+    clientErrorHandler: answerClientError,
     serverFactory: (handler) => {
       server = createServer((req, res) => {
         const match = proxy.match(req);

@@ -1,5 +1,6 @@
-import { CommandExitError, Sandbox } from "@sandpit/sdk";
+import { Sandbox } from "@sandpit/sdk";
 import type { Command } from "commander";
+import { exitCodeOf } from "../exit-code.js";
 import { collectPair, parseDurationSec, shellJoin } from "../parse-options.js";
 import { UserError } from "../user-error.js";
 import { clientCommand, clientOf } from "./sandboxes.js";
@@ -52,11 +53,7 @@ async function exec(id: string, words: string[], flags: ExecFlags, cmd: Command)
     );
   }
   try {
-    const result = await handle.wait();
-    process.exitCode = result.exitCode;
-  } catch (e) {
-    if (!(e instanceof CommandExitError)) throw e;
-    process.exitCode = e.exitCode > 0 && e.exitCode < 256 ? e.exitCode : 1;
+    process.exitCode = await exitCodeOf(handle);
   } finally {
     process.off("SIGINT", interrupt);
     if (flags.interactive) process.stdin.destroy();

@@ -1,5 +1,6 @@
-import { CommandExitError, Sandbox } from "@sandpit/sdk";
+import { Sandbox } from "@sandpit/sdk";
 import type { Command } from "commander";
+import { exitCodeOf } from "../exit-code.js";
 import { clientCommand, clientOf } from "./sandboxes.js";
 
 interface ShellFlags {
@@ -33,11 +34,7 @@ async function shell(id: string, flags: ShellFlags, cmd: Command): Promise<void>
   stdin.resume();
   process.stdout.on("resize", onResize);
   try {
-    const result = await terminal.wait();
-    process.exitCode = result.exitCode;
-  } catch (e) {
-    if (!(e instanceof CommandExitError)) throw e;
-    process.exitCode = e.exitCode > 0 && e.exitCode < 256 ? e.exitCode : 1;
+    process.exitCode = await exitCodeOf(terminal);
   } finally {
     process.stdout.off("resize", onResize);
     stdin.off("data", onInput);
