@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { CommandExitError, Sandbox, SandboxNotFoundError, TimeoutError } from "e2b";
-import { type LiveServer, notRoot, startLiveServer } from "./live-server.js";
+import { eventually, type LiveServer, notRoot, startLiveServer } from "./live-server.js";
 
 const run = promisify(execFile);
 
@@ -13,16 +13,6 @@ async function curl(args: string[]): Promise<{ status: number; body: string }> {
   const r = await run("curl", ["-sS", "--max-time", "10", "-w", "\n%{http_code}", ...args]);
   const lines = r.stdout.split("\n");
   return { status: Number(lines.pop()), body: lines.join("\n") };
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The suite every driver runs against a server of its own. */

@@ -13,6 +13,17 @@ export const notRoot = process.getuid?.() !== 0 ? "needs root (sandboxes)" : fal
 /** Shared template cache: built once per machine. */
 export const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates";
 
+/** Polls `fn` until it gives a value (errors count as "not yet"); fails after `ms` with `what`. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A real server on a free port, with a real runtime and a real SQLite file in a temp dir. */
 export interface LiveServer {
   readonly server: SandpitServer;

@@ -1,6 +1,5 @@
 // kill -9 the server while sandboxes run and while one is being created; start it again.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,16 +10,15 @@ import { Sandbox } from "e2b";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 import { notRoot, TEMPLATES_DIR } from "./live-server.js";
+import { type ServerProcess, startServerProcess } from "./server-process.js";
 
-const repo = new URL("../..", import.meta.url).pathname;
 const PREFIX = "sprst";
 const POOL = "10.237.0.0/16";
 
 describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
   let dataDir: string;
-  let server: ChildProcess | undefined;
+  let server: ServerProcess | undefined;
   const apiKey = generateApiKey();
-  let url = "";
 
   /** The server's runtime as its files are now: a runtime reads its records when it is made. */
   function runtimeOnDisk() {
@@ -34,46 +32,21 @@ describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
   }
 
   async function startServer(): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [join(repo, "packages/cli/bin/sandpit.mjs"), "serve", "--port", "0", "--host", "127.0.0.1"],
-      {
-        env: {
-          ...process.env,
-          SANDPIT_DATA_DIR: dataDir,
-          SANDPIT_TEMPLATES_DIR: TEMPLATES_DIR,
-          SANDPIT_API_KEY: apiKey,
-          SANDPIT_RUNTIME: "runc",
-          SANDPIT_PREFIX: PREFIX,
-          SANDPIT_ADDRESS_POOL: POOL,
-          SANDPIT_LOG_LEVEL: "warn",
-        },
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    server = child;
-    url = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /export E2B_API_URL=(\S+)/.exec(out);
-        if (m?.[1]) resolve(m[1]);
-      });
-      child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+    server = await startServerProcess({
+      dataDir,
+      apiKey,
+      prefix: PREFIX,
+      addressPool: POOL,
+      runtime: "runc",
     });
-    process.env.E2B_API_URL = url;
-    process.env.E2B_SANDBOX_URL = url;
+    process.env.E2B_API_URL = server.url;
+    process.env.E2B_SANDBOX_URL = server.url;
     process.env.E2B_API_KEY = apiKey;
     delete process.env.E2B_DEBUG;
   }
 
   async function killServer(signal: NodeJS.Signals): Promise<void> {
-    const child = server;
-    if (!child || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill(signal);
-    });
+    await server?.stop(signal);
     server = undefined;
   }
 

@@ -10,14 +10,14 @@ import { createSqliteStore, generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot } from "../compat/live-server.js";
-import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 import {
   orphans,
   runtimeOnDisk,
   type ServerProcess,
   type ServerProcessOptions,
   startServerProcess,
-} from "./server-process.js";
+} from "../compat/server-process.js";
+import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
 const ROUNDS = Number(process.env.FAULTS_ROUNDS ?? 12);
 const MAX_SANDBOXES = 3;

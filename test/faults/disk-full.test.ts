@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Sandbox } from "e2b";
 import { type LiveServer, notRoot, startLiveServer } from "../compat/live-server.js";
-import { orphans } from "./server-process.js";
+import { orphans } from "../compat/server-process.js";
 
 const PREFIX = "spdisk";
 

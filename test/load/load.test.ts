@@ -16,7 +16,7 @@ import {
   type ServerProcess,
   type ServerProcessOptions,
   startServerProcess,
-} from "../faults/server-process.js";
+} from "../compat/server-process.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
 const SANDBOXES = Number(process.env.LOAD_SANDBOXES ?? 8);

@@ -15,17 +15,7 @@ import {
   SandboxNotFoundError,
   TimeoutError,
 } from "@sandpit/sdk";
-import { type LiveServer, notRoot, startLiveServer } from "../compat/live-server.js";
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { eventually, type LiveServer, notRoot, startLiveServer } from "../compat/live-server.js";
 
 describe("@sandpit/sdk against a live server (runc)", { skip: notRoot, timeout: 300_000 }, () => {
   let live: LiveServer;

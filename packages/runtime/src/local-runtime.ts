@@ -19,7 +19,14 @@ import type { OciRuntime } from "./oci-runtime.js";
 import { ociSpec } from "./oci-spec.js";
 import { createRuncRuntime } from "./runc-runtime.js";
 import { createRunscRuntime } from "./runsc-runtime.js";
-import { cgroupIds, cgroupPath, cgroupUsage, removeCgroup, removePrefixCgroups } from "./sandbox-cgroup.js";
+import {
+  cgroupIds,
+  cgroupPath,
+  cgroupUsage,
+  removeCgroup,
+  removePrefixCgroups,
+  setFrozen,
+} from "./sandbox-cgroup.js";
 import type {
   JanitorReport,
   SandboxDriver,
@@ -83,6 +90,34 @@ interface SandboxRecord {
   limits: SandboxLimits;
   network: SandboxNetwork;
   spec: SandboxSpec;
+  /** How a paused sandbox was frozen, so resume thaws it the same way. */
+  frozenBy?: "freezer" | "runtime";
+  /** The container's host pid and its start time: together they tell whether it still lives. */
+  pid?: number;
+  pidStartedAt?: string;
+}
+
+/** Start time of a live process (in clock ticks since boot), or undefined for a dead or zombie one. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] === "Z" ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a sandbox that should have processes still has them: a container killed from outside
+ * (the OOM killer, an operator, a host reboot) reads as stopped. A pid that was reused by another
+ * process has another start time. Checkpointed sandboxes have no processes by design.
+ */
+function alive(r: SandboxRecord): boolean {
+  if (r.status !== "running" && r.status !== "paused") return true;
+  if (r.pid === undefined) return true;
+  return processStartTime(r.pid) === r.pidStartedAt;
 }
 
 const ID_SHIFT = 100_000;
@@ -168,10 +203,12 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       runtime: r.runtime,
       template: r.template,
       address: r.network.guest,
-      status: r.status === "creating" ? "stopped" : r.status,
+      status: r.status === "creating" || !alive(r) ? "stopped" : r.status,
       limits: r.limits,
       allowInternetAccess: r.network.allowInternetAccess,
       createdAt: r.createdAt,
+      checkpointDir: join(dirOf(r.id), "checkpoint"),
+      layerDir: rootfsPaths(dirOf(r.id)).layer,
     };
   }
 
@@ -244,6 +281,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   async function purge(id: string): Promise<void> {
     const record = records.get(id) ?? readRecord(id);
     const owners = record ? [runtimes[record.runtime]] : Object.values(runtimes);
+    // A frozen sandbox cannot answer its runtime's delete (gVisor's would wait for minutes).
+    await setFrozen(cgroupPath(prefix, id), false).catch(() => false);
     for (const rt of owners) await rt.delete(id);
     await removeCgroup(cgroupPath(prefix, id));
     await unmountRootfs(dirOf(id));
@@ -285,10 +324,19 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       : await oci.create(record.id, bundle, log);
     if (oci.network === "after") await createSandboxNetwork(prefix, record.network, pid);
     await oci.start(record.id);
+    record.pid = pid;
+    record.pidStartedAt = processStartTime(pid);
+  }
+
+  async function thaw(record: SandboxRecord): Promise<void> {
+    if (record.frozenBy === "runtime") await oci.resume(record.id);
+    else await setFrozen(cgroupPath(prefix, record.id), false);
+    record.frozenBy = undefined;
   }
 
   const driver: LocalRuntime = {
     name: `local-${runtimeName}`,
+    canCheckpoint: runtimeName === "runsc",
     templates,
 
     async create(spec) {
@@ -400,7 +448,13 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       if (record.status === "paused") return;
       if (record.status !== "running")
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
-      await oci.pause(id);
+      // The freezer needs no process of its own: a thaw then costs well under a millisecond,
+      // where `runsc resume` spends ~50 ms just starting.
+      if (await setFrozen(cgroupPath(prefix, id), true)) record.frozenBy = "freezer";
+      else {
+        await oci.pause(id);
+        record.frozenBy = "runtime";
+      }
       record.status = "paused";
       saveRecord(record);
     },
@@ -410,7 +464,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       if (record.status === "running") return;
       if (record.status !== "paused")
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
-      await oci.resume(id);
+      await thaw(record);
       record.status = "running";
       saveRecord(record);
     },
@@ -418,19 +472,37 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     async checkpoint(id) {
       const record = recordOf(id);
       if (record.status === "checkpointed") return;
-      if (record.status === "paused") await driver.resume(id);
+      if (record.status !== "running" && record.status !== "paused")
+        throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
+      const wasPaused = record.status === "paused";
+      if (wasPaused) await thaw(record);
       const image = join(dirOf(id), "checkpoint");
-      rmSync(image, { recursive: true, force: true });
-      mkdirSync(image);
       try {
-        await oci.checkpoint(id, image);
+        // Connections just reset need a moment to leave the sandbox's netstack; look again.
+        for (let attempt = 0; ; attempt++) {
+          rmSync(image, { recursive: true, force: true });
+          mkdirSync(image);
+          try {
+            await oci.checkpoint(id, image);
+            break;
+          } catch (e) {
+            const code = e instanceof SandpitError ? e.code : undefined;
+            if (code !== "failed_precondition" || attempt >= 9) throw e;
+            await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+          }
+        }
       } catch (e) {
-        // Refused: the sandbox runs on as it was; no half-written image is kept.
+        // Refused: the sandbox is as it was (frozen again if it was); no half-written image is kept.
         rmSync(image, { recursive: true, force: true });
+        if (wasPaused) {
+          record.status = "running";
+          await driver.pause(id).catch(() => undefined);
+        }
         throw e;
       }
       await removeCgroup(cgroupPath(prefix, id));
       record.status = "checkpointed";
+      record.frozenBy = undefined;
       saveRecord(record);
     },
 
@@ -442,15 +514,27 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
           `sandbox '${id}' is ${record.status}, not checkpointed`,
         );
       }
-      try {
-        await startContainer(record, join(dirOf(id), "checkpoint"));
-      } catch (e) {
-        // Leave it checkpointed (the image is intact), never half-running.
-        await oci.delete(id);
-        throw SandpitError.from(e);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          // The host may have lost its runtime state meanwhile (reboot, janitor): the firewall,
+          // mount and namespace are rebuilt from what lies under the data dir.
+          await ensureFirewall();
+          await startContainer(record, join(dirOf(id), "checkpoint"));
+          break;
+        } catch (e) {
+          // Leave it checkpointed (the image is intact), never half-running.
+          await oci.delete(id);
+          await removeCgroup(cgroupPath(prefix, id));
+          // gVisor reopens the sandbox's bind mounts by path: one being replaced right then
+          // (an agent bundle rebuilt in place) fails the restore but not the next one.
+          if (attempt >= 2) throw SandpitError.from(e);
+          await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+        }
       }
       record.status = "running";
       saveRecord(record);
+      // The image has served its purpose; a stale one must never be restored again.
+      rmSync(join(dirOf(id), "checkpoint"), { recursive: true, force: true });
       return infoOf(record);
     },
 

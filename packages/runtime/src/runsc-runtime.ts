@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SandpitError } from "@sandpit/protocol";
 import { detachedCommand } from "./detached-command.js";
@@ -56,10 +56,29 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       await runsc(["delete", "-force", id], true);
     },
     async list() {
-      const r = await runsc(["list", "-format", "json"], true);
-      if (r.code !== 0) return [];
-      const parsed = JSON.parse(r.stdout || "null") as { id: string; pid: number; status: string }[] | null;
-      return (parsed ?? []).map((c): OciContainer => ({ id: c.id, pid: c.pid, status: c.status }));
+      // Read from the state files, not `runsc list`: that asks each sandbox for its state and
+      // waits 30 s for one whose processes are frozen (a warm-paused sandbox).
+      let names: string[];
+      try {
+        names = readdirSync(options.stateRoot);
+      } catch {
+        return [];
+      }
+      const containers: OciContainer[] = [];
+      for (const name of names) {
+        if (!/^[^_]+_sandbox:[^/]+\.state$/.test(name)) continue;
+        try {
+          const state = JSON.parse(readFileSync(join(options.stateRoot, name), "utf8")) as {
+            id: string;
+            status?: string;
+            sandbox?: { pid?: number };
+          };
+          containers.push({ id: state.id, pid: state.sandbox?.pid ?? 0, status: state.status ?? "unknown" });
+        } catch {
+          // Written or removed right now by a runsc command: the next look sees it whole.
+        }
+      }
+      return containers;
     },
     async pause(id) {
       await runsc(["pause", id]);

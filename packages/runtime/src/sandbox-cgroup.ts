@@ -113,6 +113,24 @@ export async function removeCgroup(path: string): Promise<void> {
   }
 }
 
+/**
+ * Freezes (or thaws) every process of a sandbox through the cgroup v1 freezer, without
+ * starting a process; false when the sandbox has no freezer cgroup.
+ */
+export async function setFrozen(path: string, frozen: boolean): Promise<boolean> {
+  const file = join(CGROUP_ROOT, "freezer", path, "freezer.state");
+  if (!existsSync(file)) return false;
+  const wanted = frozen ? "FROZEN" : "THAWED";
+  writeFileSync(file, wanted);
+  // Freezing is asynchronous (FREEZING until every task stopped); thawing is immediate.
+  for (let i = 0; safeRead(file).trim() !== wanted; i++) {
+    if (i >= 500) throw new Error(`the freezer of ${path} did not reach ${wanted}`);
+    if (i % 50 === 49) writeFileSync(file, wanted);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return true;
+}
+
 function safeRead(file: string): string {
   try {
     return readFileSync(file, "utf8");

@@ -38,6 +38,10 @@ export interface SandboxInfo {
   limits: SandboxLimits;
   allowInternetAccess: boolean;
   createdAt: string;
+  /** Host directory of the checkpoint image (present or not); where the driver has one. */
+  checkpointDir?: string;
+  /** Host directory of the writable layer; where the driver has one. */
+  layerDir?: string;
 }
 
 /** Usage of one sandbox. */
@@ -72,6 +76,8 @@ export interface JanitorReport {
  */
 export interface SandboxDriver {
   readonly name: string;
+  /** Whether `checkpoint` can move memory to disk (gVisor); else pause only freezes. */
+  readonly canCheckpoint?: boolean;
   /** Creates and starts a sandbox; on failure nothing of it is left. */
   create(spec: SandboxSpec): Promise<SandboxInfo>;
   get(id: string): Promise<SandboxInfo>;
@@ -85,7 +91,10 @@ export interface SandboxDriver {
   pause(id: string): Promise<void>;
   /** Thaws a paused sandbox. */
   resume(id: string): Promise<void>;
-  /** Saves memory and processes to disk and frees them (gVisor only). */
+  /**
+   * Saves memory and processes to disk and frees them (gVisor only). A paused sandbox is
+   * thawed for it and frozen again if the save is refused, so a refusal changes nothing.
+   */
   checkpoint(id: string): Promise<void>;
   /** Brings a checkpointed sandbox back under the same id and address. */
   restore(id: string): Promise<SandboxInfo>;

@@ -45,9 +45,16 @@ export async function mountRootfs(o: MountRootfsOptions): Promise<RootfsPaths> {
   mkdirSync(p.layer, { recursive: true });
   mkdirSync(p.rootfs, { recursive: true });
   if (o.diskMB > 0) {
-    const blank = await blankImage(o.imageCache, o.diskMB);
-    await hostCommand("cp", ["--sparse=always", blank, p.image]);
-    await hostCommand("mount", ["-o", "loop,nodev,nosuid", p.image, p.layer]);
+    // An existing image is the sandbox's own layer (a restore after the host lost its mounts):
+    // it is mounted again as it is, never replaced by a blank one.
+    if (!existsSync(p.image)) {
+      const blank = await blankImage(o.imageCache, o.diskMB);
+      await hostCommand("cp", ["--sparse=always", blank, `${p.image}.tmp`]);
+      renameSync(`${p.image}.tmp`, p.image);
+    }
+    if (!mountsUnder(p.layer).includes(p.layer)) {
+      await hostCommand("mount", ["-o", "loop,nodev,nosuid", p.image, p.layer]);
+    }
   }
   mkdirSync(p.upper, { recursive: true });
   mkdirSync(p.work, { recursive: true });

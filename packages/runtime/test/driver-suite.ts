@@ -359,6 +359,30 @@ export function driverSuite(traits: DriverTraits): void {
       }
     });
 
+    test("a sandbox whose processes were killed from outside reads as stopped", async () => {
+      const id = newId();
+      await rt.create({ id, template: "base", command: ["sleep", "infinity"] });
+      try {
+        assert.equal((await rt.get(id)).status, "running");
+        // What the host's OOM killer or an operator does: every process of its cgroup, SIGKILL.
+        const procs = execFileSync(
+          "sh",
+          ["-c", `cat /sys/fs/cgroup/*/${prefix}/${id}/cgroup.procs | sort -u`],
+          {
+            encoding: "utf8",
+          },
+        );
+        for (const pid of procs.split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+        const deadline = Date.now() + 5000;
+        while ((await rt.get(id)).status !== "stopped" && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        assert.equal((await rt.get(id)).status, "stopped");
+      } finally {
+        await rt.remove(id);
+      }
+      assert.deepEqual(hostLeftovers(prefix, dataDir, id), []);
+    });
+
     test("the janitor removes what a crash left behind", async () => {
       const id = newId();
       await rt.create({ id, template: "base", command: ["sleep", "infinity"] });

@@ -16,7 +16,9 @@ const configSchema = z.object({
   /** Shared template cache; default `<dataDir>/templates`. */
   templatesDir: z.string().min(1).optional(),
   /** Keys registered for the default team at start. */
-  apiKeys: z.array(z.string().regex(/^e2b_[0-9a-f]{16,128}$/, "an API key is e2b_ and hex")).default([]),
+  apiKeys: z
+    .array(z.string().regex(/^e2b_[0-9a-f]{32,128}$/, "an API key is e2b_ and 32 to 128 hex digits"))
+    .default([]),
   /** Base of `<port>-<id>.<domain>` host routing, returned to clients as `domain`. */
   domain: z
     .string()
@@ -40,6 +42,16 @@ const configSchema = z.object({
   maxTimeoutSec: z.coerce.number().int().min(1).default(86_400),
   /** Largest request body the API accepts. */
   bodyLimitBytes: z.coerce.number().int().min(1024).default(1_048_576),
+  /**
+   * How long a paused sandbox stays frozen with its memory in RAM before it is checkpointed to
+   * disk (gVisor). 30 s: most resumes follow a pause within seconds (an idle client, a laptop
+   * lid), and those then thaw in a millisecond; past that the RAM is worth more to others.
+   */
+  pauseWarmMs: z.coerce.number().int().min(0).default(30_000),
+  /** Below this much MemAvailable on the host, frozen sandboxes move to disk before their grace ends. */
+  pauseMemoryFloorMB: z.coerce.number().int().min(0).default(2048),
+  /** How long a paused sandbox is kept before it is killed; 0 keeps it until killed. */
+  pausedRetentionSec: z.coerce.number().int().min(0).default(0),
   /** runc only: no_new_privs (default on; sudo then cannot elevate inside a sandbox). */
   noNewPrivileges: bool.default(true),
 });
@@ -65,6 +77,9 @@ const envNames: Record<string, keyof ServerConfigInput> = {
   SANDPIT_METRICS_INTERVAL_MS: "metricsIntervalMs",
   SANDPIT_MAX_TIMEOUT_SEC: "maxTimeoutSec",
   SANDPIT_NO_NEW_PRIVILEGES: "noNewPrivileges",
+  SANDPIT_PAUSE_WARM_MS: "pauseWarmMs",
+  SANDPIT_PAUSE_MEMORY_FLOOR_MB: "pauseMemoryFloorMB",
+  SANDPIT_PAUSED_RETENTION_SEC: "pausedRetentionSec",
 };
 
 /**

@@ -92,6 +92,11 @@ export async function startSandpitServer(
     driver,
     intervalMs: config.metricsIntervalMs,
     logger: logger.child({ component: "metrics" }),
+    onDead: (id) => {
+      void manager
+        ?.reapDead(id)
+        .catch((e: unknown) => logger.error({ sandboxId: id, err: e }, "removing a dead sandbox failed"));
+    },
   });
   // The proxy and the manager need each other: the manager severs, the proxy routes.
   let manager: SandboxManager | undefined;
@@ -113,6 +118,11 @@ export async function startSandpitServer(
     pool,
     logger,
     maxTimeoutSec: config.maxTimeoutSec,
+    pause: {
+      warmMs: config.pauseWarmMs,
+      memoryFloorMB: config.pauseMemoryFloorMB,
+      retentionSec: config.pausedRetentionSec,
+    },
     sever: (id) => proxy.sever(id),
     onRunning: (id) => sampler.sampleSoon(id),
     onCreateDone: (ms, warm, ok) => {

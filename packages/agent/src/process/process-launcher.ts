@@ -172,6 +172,18 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
     const entry: Running = { exit: undefined, callbacks: [] };
     running.set(pid, entry);
     updateRef();
+    takePipes(p, id, pidText, entry, fds, 0);
+  }
+
+  function takePipes(
+    p: Pending | undefined,
+    id: string,
+    pidText: string,
+    entry: Running,
+    fds: string[],
+    attempt: number,
+  ): void {
+    const pid = Number(pidText);
     const opened: number[] = [];
     try {
       const [inFd, outFd, errFd] = fds;
@@ -196,6 +208,13 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
       p?.resolve(command);
     } catch (error) {
       for (const fd of opened) closeSync(fd);
+      // Another start that switched user shares the launcher's memory until its exec (vfork),
+      // which makes the launcher non-dumpable for that moment, and /proc refuses us then.
+      // Measured: 10 concurrent commands hit it under runc. The window closes within ms.
+      if ((error as NodeJS.ErrnoException).code === "EACCES" && attempt < 500) {
+        setTimeout(() => takePipes(p, id, pidText, entry, fds, attempt + 1), 1);
+        return;
+      }
       control?.write(encodeFrame(["K", pidText, String(osConstants.signals.SIGKILL)]));
       control?.write(encodeFrame(["R", id]));
       running.delete(pid);

@@ -50,6 +50,9 @@ interface ServeFlags {
   addressPool?: string;
   logLevel?: string;
   maxTimeoutSec?: string;
+  pauseWarmMs?: string;
+  pauseMemoryFloorMb?: string;
+  pausedRetentionSec?: string;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -66,6 +69,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     addressPool: flags.addressPool,
     logLevel: flags.logLevel as ServerConfig["logLevel"] | undefined,
     maxTimeoutSec: flags.maxTimeoutSec,
+    pauseWarmMs: flags.pauseWarmMs,
+    pauseMemoryFloorMB: flags.pauseMemoryFloorMb,
+    pausedRetentionSec: flags.pausedRetentionSec,
   });
   const key = await ensureDefaultKey(config);
   const server = await startSandpitServer(config);
@@ -123,6 +129,18 @@ export function registerServe(program: Command): void {
     .option(
       "--max-timeout-sec <n>",
       "longest sandbox timeout a client may ask for (env SANDPIT_MAX_TIMEOUT_SEC)",
+    )
+    .option(
+      "--pause-warm-ms <n>",
+      "how long a paused sandbox stays frozen in RAM (env SANDPIT_PAUSE_WARM_MS)",
+    )
+    .option(
+      "--pause-memory-floor-mb <n>",
+      "below this much free host memory, paused sandboxes go to disk early (env SANDPIT_PAUSE_MEMORY_FLOOR_MB)",
+    )
+    .option(
+      "--paused-retention-sec <n>",
+      "kill paused sandboxes after this long; 0 keeps them (env SANDPIT_PAUSED_RETENTION_SEC)",
     )
     .action(serve);
 }

@@ -324,8 +324,10 @@ export function registerRestApi(app: FastifyInstance, deps: RestApiDeps): void {
       },
     },
     async (request, reply) => {
-      await manager.pause(teamOf(request).id, request.params.sandboxID);
-      return reply.code(204).send();
+      const outcome = await manager.pause(teamOf(request).id, request.params.sandboxID);
+      // E2B's answer has no body; where the memory went is told beside it. `ram`: frozen for
+      // as long as it is paused (runc); `disk`: frozen, then checkpointed after a grace period.
+      return reply.code(204).header("x-sandpit-pause-memory", outcome.memory).send();
     },
   );
 

@@ -2,7 +2,7 @@ import type { SandboxDriver } from "@sandpit/runtime";
 import type { Logger } from "pino";
 import type { SandboxRecord, Store } from "../store/index.js";
 
-/** Samples every running sandbox's usage into the store, for GET /sandboxes/{id}/metrics. */
+/** Samples every running sandbox's usage into the store, for GET /sandboxes/{id}/metrics, and checks it still lives. */
 export interface MetricsSampler {
   /** Takes one sample of this sandbox soon (a new sandbox should not wait a whole interval). */
   sampleSoon(id: string): void;
@@ -15,6 +15,8 @@ export interface MetricsSamplerOptions {
   driver: SandboxDriver;
   intervalMs: number;
   logger: Logger;
+  /** A running sandbox whose runtime reads as stopped: its processes ended outside the server. */
+  onDead?: (id: string) => void;
 }
 
 /** A sampler that reads the runtime's counters (cgroup, disk image) every interval. */
@@ -57,6 +59,12 @@ export function createMetricsSampler(options: MetricsSamplerOptions): MetricsSam
       const alive = new Set(running.map((r) => r.id));
       for (const id of previous.keys()) if (!alive.has(id)) previous.delete(id);
       for (const record of running) {
+        // The same pass notices a sandbox that died behind the server's back (OOM killer, operator).
+        const info = await driver.get(record.runtimeId).catch(() => undefined);
+        if (info?.status !== "running") {
+          options.onDead?.(record.id);
+          continue;
+        }
         await sample(record).catch((e: unknown) => {
           logger.debug({ sandboxId: record.id, err: e }, "metrics sample failed");
         });

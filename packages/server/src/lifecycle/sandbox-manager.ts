@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { ENVD_VERSION, SandpitError } from "@sandpit/protocol";
 import type { SandboxDriver } from "@sandpit/runtime";
 import type { Logger } from "pino";
@@ -27,6 +28,29 @@ export type LiveRoute =
   | { state: "paused"; autoResume: boolean }
   | { state: "gone" };
 
+/** When a paused sandbox moves from RAM to disk, and how long it is kept. */
+export interface PausePolicy {
+  /** Grace period of the warm tier (frozen, memory in RAM) before the cold one (checkpoint on disk). */
+  warmMs: number;
+  /** Below this much MemAvailable on the host, frozen sandboxes move to disk early; 0 never. */
+  memoryFloorMB: number;
+  /** A paused sandbox is killed this long after its pause; 0 keeps it until killed. */
+  retentionSec: number;
+}
+
+/** What a pause did with the sandbox's memory, for the API's answer. */
+export interface PauseOutcome {
+  /** `ram` where memory stays in RAM for as long as it is paused (no checkpoint: runc). */
+  memory: "ram" | "disk";
+}
+
+/** The policy a server uses unless told otherwise (config.ts has the same defaults). */
+export const defaultPausePolicy: Readonly<PausePolicy> = Object.freeze({
+  warmMs: 30_000,
+  memoryFloorMB: 2048,
+  retentionSec: 0,
+});
+
 /** The lifecycle state machine of every sandbox (ARCHITECTURE.md, "Lifecycle"). */
 export interface SandboxManager {
   create(teamId: string, request: CreateSandboxRequest): Promise<SandboxRecord>;
@@ -45,11 +69,15 @@ export interface SandboxManager {
   ): Promise<{ record: SandboxRecord; resumed: boolean }>;
   /** Deprecated resume: paused only; a running sandbox is a conflict. */
   resume(teamId: string, id: string, timeoutSec: number, autoPause?: boolean): Promise<SandboxRecord>;
-  pause(teamId: string, id: string): Promise<void>;
+  pause(teamId: string, id: string): Promise<PauseOutcome>;
+  /** Changes the pause policy; frozen sandboxes follow the new grace period at once. */
+  configurePause(policy: Partial<PausePolicy>): void;
   /** Where the proxy sends this sandbox's traffic. */
   route(id: string): LiveRoute;
   /** Resumes a paused sandbox for proxied traffic (auto-resume) and returns its address. */
   resumeForTraffic(id: string): Promise<string>;
+  /** Removes a running sandbox whose processes ended outside the server; no-op if it still lives. */
+  reapDead(id: string): Promise<void>;
   /** Running secure sandboxes with their tokens, for routing signed file URLs. */
   tokens(): Iterable<[string, string]>;
   /** Adopts what survived a restart, finishes cut-off transitions, removes the rest. */
@@ -67,6 +95,10 @@ export interface SandboxManagerOptions {
   pool?: WarmPool;
   logger: Logger;
   maxTimeoutSec: number;
+  /** Tiers and retention of paused sandboxes; default {@link defaultPausePolicy}. */
+  pause?: Partial<PausePolicy>;
+  /** How often the host's free memory is looked at (tests shorten it). */
+  memoryCheckMs?: number;
   /** Cuts every proxied connection of a sandbox (kill and pause). */
   sever(id: string): void;
   /** A new sandbox started running (the metrics sampler takes a first sample). */
@@ -106,6 +138,17 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
   const timers = createEndTimers((id) => {
     void onEnd(id);
   });
+  let policy: PausePolicy = { ...defaultPausePolicy, ...options.pause };
+  // Frozen sandboxes by pause time: the oldest goes to disk first when memory runs short.
+  const warm = new Map<string, number>();
+  const coldTimers = createEndTimers((id) => {
+    void moveCold(id, "grace period over");
+  });
+  let relieving = false;
+  const memoryWatch = setInterval(() => {
+    void relieveMemory();
+  }, options.memoryCheckMs ?? 1000);
+  memoryWatch.unref();
 
   /** Runs `fn` after every earlier operation on the same sandbox, so transitions never overlap. */
   function serialized<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -128,8 +171,11 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     message: string,
     level: "info" | "warn" | "error" = "info",
   ): Promise<void> {
+    const timestamp = Date.now();
     log(id)[level](message);
-    await store.appendSandboxLog(id, { timestamp: Date.now(), level, message }).catch(() => undefined);
+    // History, not part of any answer: written after the pending response has gone out.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await store.appendSandboxLog(id, { timestamp, level, message }).catch(() => undefined);
   }
 
   async function owned(teamId: string, id: string): Promise<SandboxRecord> {
@@ -169,6 +215,17 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     try {
       await serialized(id, async () => {
         const record = await store.getSandbox(id);
+        if (record?.state === "paused") {
+          const until = retentionEnd(record);
+          if (until === undefined) return;
+          if (until > Date.now() + 5) {
+            timers.set(id, until);
+            return;
+          }
+          await event(id, "paused retention over: killing");
+          await killLocked(record);
+          return;
+        }
         if (record?.state !== "running") return;
         // A timer may fire a hair early or a moved end time may race it: trust the record.
         if (record.endAt > Date.now() + 5) {
@@ -191,6 +248,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
   async function killLocked(record: SandboxRecord): Promise<void> {
     await store.updateSandbox(record.id, { state: "killing" });
     timers.cancel(record.id);
+    coldTimers.cancel(record.id);
+    warm.delete(record.id);
     live.delete(record.id);
     tokens.delete(record.id);
     options.sever(record.id);
@@ -199,25 +258,85 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     log(record.id).info("killed");
   }
 
+  function retentionEnd(record: SandboxRecord): number | undefined {
+    if (policy.retentionSec <= 0 || record.pausedAt === null) return undefined;
+    return record.pausedAt + policy.retentionSec * 1000;
+  }
+
+  /** Arms what happens to a paused sandbox later: the move to disk and the end of retention. */
+  function armPaused(record: SandboxRecord): void {
+    const pausedAt = record.pausedAt ?? Date.now();
+    if (record.pauseTier === "warm" && driver.canCheckpoint) {
+      warm.set(record.id, pausedAt);
+      coldTimers.set(record.id, pausedAt + policy.warmMs);
+    }
+    const until = retentionEnd(record);
+    if (until !== undefined) timers.set(record.id, until);
+  }
+
   /**
-   * Memory to disk where the runtime can (gVisor), else a frozen cgroup with memory kept in
-   * RAM: runc cannot checkpoint here, and gVisor cannot save open TCP connections.
+   * The cold tier: checkpoint a frozen sandbox to disk and free its memory. Any failure leaves
+   * it frozen in RAM (the driver refreezes it), so it is always paused, never neither.
    */
-  async function saveOrFreeze(runtimeId: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await driver.checkpoint(runtimeId);
-      } catch (e) {
-        const code = e instanceof SandpitError ? e.code : undefined;
-        // Connections just severed need a moment to finish closing inside the sandbox.
-        if (code === "failed_precondition" && attempt < 2) {
-          await new Promise((r) => setTimeout(r, 150));
-          continue;
+  async function moveCold(id: string, why: string): Promise<void> {
+    try {
+      await serialized(id, async () => {
+        const record = await store.getSandbox(id);
+        if (record?.state !== "paused" || record.pauseTier !== "warm" || !driver.canCheckpoint) {
+          warm.delete(id);
+          return;
         }
-        if (code !== "unimplemented" && code !== "failed_precondition") throw e;
-        logger.child({ runtimeId }).info(`pausing by freezing: ${(e as Error).message}`);
-        return driver.pause(runtimeId);
+        // No proxied connection may stay open inside, or gVisor refuses the save.
+        options.sever(id);
+        const began = performance.now();
+        try {
+          await driver.checkpoint(record.runtimeId);
+        } catch (e) {
+          const status = (await driver.get(record.runtimeId).catch(() => undefined))?.status;
+          if (status === "running") await driver.pause(record.runtimeId);
+          log(id).warn({ err: e }, `moving to disk failed (${why}); it stays frozen in RAM`);
+          coldTimers.set(id, Date.now() + Math.max(policy.warmMs, 10_000));
+          return;
+        }
+        warm.delete(id);
+        const info = await driver.get(record.runtimeId);
+        await store.updateSandbox(
+          id,
+          { pauseTier: "cold", checkpointPath: info.checkpointDir ?? null, layerPath: info.layerDir ?? null },
+          { expectState: "paused" },
+        );
+        await event(id, `moved to disk (${why}) in ${(performance.now() - began).toFixed(0)} ms`);
+      });
+    } catch (e) {
+      log(id).error({ err: e }, "moving a paused sandbox to disk failed");
+    }
+  }
+
+  function memoryAvailableMB(): number | undefined {
+    try {
+      const kb = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
+      return kb === undefined ? undefined : Number(kb) / 1024;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Moves frozen sandboxes to disk, oldest first, while the host is short of memory. */
+  async function relieveMemory(): Promise<void> {
+    if (relieving || warm.size === 0 || policy.memoryFloorMB <= 0) return;
+    relieving = true;
+    try {
+      for (;;) {
+        const available = memoryAvailableMB();
+        if (available === undefined || available >= policy.memoryFloorMB) return;
+        const oldest = [...warm.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
+        if (oldest === undefined) return;
+        coldTimers.cancel(oldest);
+        warm.delete(oldest);
+        await moveCold(oldest, `host memory low: ${available.toFixed(0)} MiB available`);
       }
+    } finally {
+      relieving = false;
     }
   }
 
@@ -226,16 +345,27 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     timers.cancel(record.id);
     live.set(record.id, { state: "paused", autoResume: record.autoResume });
     options.sever(record.id);
+    let info: Awaited<ReturnType<SandboxDriver["get"]>>;
     try {
-      await saveOrFreeze(record.runtimeId);
+      // The warm tier: a freeze answers at once; the move to disk happens later, unwaited.
+      await driver.pause(record.runtimeId);
+      info = await driver.get(record.runtimeId);
     } catch (e) {
       await store.updateSandbox(record.id, { state: "running" });
       setRunning(record);
       throw SandpitError.from(e);
     }
     const now = Date.now();
-    await store.updateSandbox(record.id, { state: "paused", pausedAt: now, endAt: now });
-    await event(record.id, "paused");
+    const paused = await store.updateSandbox(record.id, {
+      state: "paused",
+      pausedAt: now,
+      endAt: now,
+      pauseTier: "warm",
+      checkpointPath: info.checkpointDir ?? null,
+      layerPath: info.layerDir ?? null,
+    });
+    armPaused(paused);
+    void event(record.id, "paused");
   }
 
   async function resumeLocked(
@@ -244,26 +374,45 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     autoPause?: boolean,
   ): Promise<SandboxRecord> {
     await store.updateSandbox(record.id, { state: "resuming" }, { expectState: "paused" });
+    coldTimers.cancel(record.id);
+    warm.delete(record.id);
     try {
       let info = await driver.get(record.runtimeId);
-      if (info.status === "checkpointed") info = await driver.restore(record.runtimeId);
+      const cold = info.status === "checkpointed";
+      const began = performance.now();
+      if (cold) info = await driver.restore(record.runtimeId);
       else if (info.status === "paused") await driver.resume(record.runtimeId);
       // Restore and thaw keep the sandbox's address.
       const address = info.address;
-      await agents.init(address, initOf(record), record.accessToken ?? undefined);
+      // A thawed agent never stopped knowing its identity; a restored one gets it (and the
+      // time) again, as E2B's control plane does on every resume.
+      const thawed = performance.now();
+      if (cold) await agents.init(address, initOf(record), record.accessToken ?? undefined);
       const updated = await store.updateSandbox(record.id, {
         state: "running",
         address,
         pausedAt: null,
+        pauseTier: null,
         endAt: Date.now() + timeoutSec * 1000,
         ...(autoPause === undefined ? {} : { autoPause }),
       });
       setRunning(updated);
-      await event(record.id, "resumed");
+      const ms = (since: number) => (performance.now() - since).toFixed(1);
+      void event(
+        record.id,
+        `resumed from ${cold ? "disk" : "RAM"} in ${ms(began)} ms (${cold ? "restore" : "thaw"} ${(thawed - began).toFixed(1)} ms)`,
+      );
       options.onRunning?.(record.id);
       return updated;
     } catch (e) {
-      await store.updateSandbox(record.id, { state: "paused" }).catch(() => undefined);
+      // Still paused in one tier or the other: say which, and arm its timers again.
+      const status = (await driver.get(record.runtimeId).catch(() => undefined))?.status;
+      if (status === "running") await driver.pause(record.runtimeId).catch(() => undefined);
+      const tier = status === "checkpointed" ? ("cold" as const) : ("warm" as const);
+      await store
+        .updateSandbox(record.id, { state: "paused", pauseTier: tier })
+        .then(armPaused)
+        .catch(() => undefined);
       log(record.id).error({ err: e }, "resume failed");
       throw SandpitError.from(e);
     }
@@ -344,6 +493,17 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     });
   }
 
+  async function adoptPaused(record: SandboxRecord, status: "paused" | "checkpointed"): Promise<void> {
+    const adopted = await store.updateSandbox(record.id, {
+      state: "paused",
+      pausedAt: record.pausedAt ?? Date.now(),
+      pauseTier: status === "checkpointed" ? "cold" : "warm",
+    });
+    live.set(record.id, { state: "paused", autoResume: record.autoResume });
+    armPaused(adopted);
+    log(record.id).info(`adopted a paused sandbox (${adopted.pauseTier ?? "?"})`);
+  }
+
   async function reconcileOne(record: SandboxRecord): Promise<void> {
     const l = log(record.id);
     const info = await driver.get(record.runtimeId).catch(() => undefined);
@@ -369,19 +529,11 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
           l.info("adopted a running sandbox");
           return;
         }
-        if (status === "paused" || status === "checkpointed") {
-          await store.updateSandbox(record.id, { state: "paused", pausedAt: record.pausedAt ?? Date.now() });
-          live.set(record.id, { state: "paused", autoResume: record.autoResume });
-          return;
-        }
+        if (status === "paused" || status === "checkpointed") return adoptPaused(record, status);
         return drop(`its sandbox is ${status}`);
       case "pausing":
       case "paused":
-        if (status === "paused" || status === "checkpointed") {
-          await store.updateSandbox(record.id, { state: "paused", pausedAt: record.pausedAt ?? Date.now() });
-          live.set(record.id, { state: "paused", autoResume: record.autoResume });
-          return;
-        }
+        if (status === "paused" || status === "checkpointed") return adoptPaused(record, status);
         if (status === "running" && record.state === "pausing") {
           // The pause never happened: it is still running, so it keeps running.
           const adopted = await store.updateSandbox(record.id, { state: "running" });
@@ -396,6 +548,19 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     create,
 
     get: owned,
+
+    async reapDead(id) {
+      await serialized(id, async () => {
+        const record = await store.getSandbox(id);
+        if (record?.state !== "running") return;
+        const info = await driver.get(record.runtimeId).catch(() => undefined);
+        if (info?.status === "running") return;
+        log(id).warn(
+          `its processes ended outside the server (runtime reads ${info?.status ?? "missing"}): removed`,
+        );
+        await killLocked(record);
+      });
+    },
 
     async kill(teamId, id) {
       const record = await owned(teamId, id);
@@ -470,9 +635,16 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
           throw new SandpitError("aborted", `sandbox '${record.id}' is already paused`);
         }
         if (record.state !== "running") throw conflict(record);
-        await event(record.id, "pause requested");
+        void event(record.id, "pause requested");
         await pauseLocked(record);
       });
+      return { memory: driver.canCheckpoint ? "disk" : "ram" };
+    },
+
+    configurePause(changes) {
+      policy = { ...policy, ...changes };
+      // Frozen sandboxes follow the new grace period from their own pause time.
+      for (const [id, pausedAt] of warm) coldTimers.set(id, pausedAt + policy.warmMs);
     },
 
     route(id) {
@@ -518,6 +690,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
 
     close() {
       timers.clear();
+      coldTimers.clear();
+      clearInterval(memoryWatch);
     },
   };
 }

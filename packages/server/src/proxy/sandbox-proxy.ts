@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { AGENT_PORT } from "@sandpit/protocol";
 import type { Logger } from "pino";
@@ -123,17 +123,35 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   function destroy(exchange: Exchange): void {
     exchange.done = true;
     exchange.client.destroy();
-    exchange.upstream?.destroy();
+    const upstream = exchange.upstream;
+    if (upstream instanceof http.ClientRequest) {
+      if (upstream.socket) reset(upstream.socket);
+      upstream.destroy();
+    } else if (upstream) reset(upstream);
+  }
+
+  // A reset, not a FIN: the sandbox's end then keeps neither a half-closed connection nor a
+  // TIME_WAIT, either of which gVisor refuses to checkpoint.
+  function reset(socket: Duplex): void {
+    if (socket instanceof Socket && !socket.destroyed && socket.readyState !== "opening") {
+      socket.resetAndDestroy();
+    } else socket.destroy();
   }
 
   // Idle kept-alive sockets to a dead sandbox's address would otherwise be reused for
   // whichever sandbox gets that address next.
   function forgetAddress(sandboxId: string): void {
+    resetIdle(sandboxId);
+    addresses.delete(sandboxId);
+  }
+
+  // Kept-alive sockets to a paused sandbox are open connections inside it; the address is
+  // remembered, so a later sever (before a checkpoint) also finds one that went idle since.
+  function resetIdle(sandboxId: string): void {
     const address = addresses.get(sandboxId);
     if (address === undefined) return;
-    addresses.delete(sandboxId);
     for (const sockets of Object.values(agent.freeSockets)) {
-      for (const socket of sockets ?? []) if (socket.remoteAddress === address) socket.destroy();
+      for (const socket of sockets ?? []) if (socket.remoteAddress === address) reset(socket);
     }
   }
 
@@ -505,7 +523,15 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       live.delete(sandboxId);
       resuming.delete(sandboxId);
       if (exchanges !== undefined) for (const exchange of exchanges) destroy(exchange);
-      forgetAddress(sandboxId);
+      // A paused sandbox keeps its address; a dead one's is forgotten with its sockets.
+      let route: SandboxRoute | Promise<SandboxRoute> | undefined;
+      try {
+        route = options.resolve(sandboxId);
+      } catch {
+        route = undefined;
+      }
+      if (route !== undefined && !isThenable(route) && route.state === "paused") resetIdle(sandboxId);
+      else forgetAddress(sandboxId);
       if (exchanges !== undefined) logger?.info({ sandboxId, connections: exchanges.size }, "proxy: severed");
     },
 

@@ -8,6 +8,7 @@ export {
   listedStateOf,
   type MetricSample,
   type NewSandbox,
+  type PauseTier,
   type SandboxLogLevel,
   type SandboxLogLine,
   type SandboxPage,

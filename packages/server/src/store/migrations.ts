@@ -51,6 +51,9 @@ export interface SandboxesTable {
   paused_at: number | null;
   created_at: number;
   updated_at: number;
+  pause_tier: string | null;
+  checkpoint_path: string | null;
+  layer_path: string | null;
 }
 
 /** Row of `sandbox_metrics`; one per sandbox and timestamp. */
@@ -181,9 +184,20 @@ const initial: Migration = {
   },
 };
 
+// Where a paused sandbox's memory is and where its checkpoint and writable layer live, so a
+// restarted server finds them even when the host's runtime state is gone.
+const pauseTiers: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("sandboxes").addColumn("pause_tier", "text").execute();
+    await db.schema.alterTable("sandboxes").addColumn("checkpoint_path", "text").execute();
+    await db.schema.alterTable("sandboxes").addColumn("layer_path", "text").execute();
+  },
+};
+
 /** Every SQLite migration by name, in the order they apply. */
 export const sqliteMigrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
+  "0002_pause_tiers": pauseTiers,
 };
 
 /** Hands the in-code migrations to Kysely's Migrator (no migration files to find at run time). */

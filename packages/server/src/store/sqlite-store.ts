@@ -618,6 +618,9 @@ function sandboxFromRow(row: Selectable<SandboxesTable>): SandboxRecord {
     startedAt: row.started_at,
     endAt: row.end_at,
     pausedAt: row.paused_at,
+    pauseTier: row.pause_tier === "warm" || row.pause_tier === "cold" ? row.pause_tier : null,
+    checkpointPath: row.checkpoint_path,
+    layerPath: row.layer_path,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -645,6 +648,9 @@ const sandboxColumns = {
   startedAt: "started_at",
   endAt: "end_at",
   pausedAt: "paused_at",
+  pauseTier: "pause_tier",
+  checkpointPath: "checkpoint_path",
+  layerPath: "layer_path",
 } as const satisfies Record<keyof SandboxPatch, keyof SandboxesTable>;
 
 // SQLite has no boolean and better-sqlite3 refuses to bind one; maps are stored as JSON text.
@@ -673,6 +679,9 @@ function sandboxToRow(sandbox: NewSandbox, at: number): Insertable<SandboxesTabl
     allowInternetAccess: sandbox.allowInternetAccess ?? null,
     address: sandbox.address ?? null,
     pausedAt: sandbox.pausedAt ?? null,
+    pauseTier: sandbox.pauseTier ?? null,
+    checkpointPath: sandbox.checkpointPath ?? null,
+    layerPath: sandbox.layerPath ?? null,
   };
   return {
     ...(sandboxPatchToRow(complete) as Insertable<SandboxesTable>),

@@ -20,6 +20,9 @@ export const sandboxStates = [
 /** One lifecycle state of a sandbox; only `running` and `paused` are ever shown to clients. */
 export type SandboxState = (typeof sandboxStates)[number];
 
+/** Where a paused sandbox's memory is: frozen in RAM, or checkpointed to disk. */
+export type PauseTier = "warm" | "cold";
+
 /** The states a client sees in GET /sandboxes/{id} and GET /v2/sandboxes (spec §3.2). */
 export type ListedState = "running" | "paused";
 
@@ -98,6 +101,12 @@ export interface SandboxRecord {
   readonly startedAt: number;
   readonly endAt: number;
   readonly pausedAt: number | null;
+  /** Paused only: `warm` (frozen, memory in RAM) or `cold` (memory in a checkpoint on disk). */
+  readonly pauseTier: PauseTier | null;
+  /** Host directory of the checkpoint image, where the driver keeps one. */
+  readonly checkpointPath: string | null;
+  /** Host directory of the writable layer, where the driver keeps one. */
+  readonly layerPath: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -110,7 +119,10 @@ type DefaultedOnInsert =
   | "accessToken"
   | "allowInternetAccess"
   | "address"
-  | "pausedAt";
+  | "pausedAt"
+  | "pauseTier"
+  | "checkpointPath"
+  | "layerPath";
 
 /** What `insertSandbox` takes: a record without the store's own timestamps; nullable fields default to null. */
 export type NewSandbox = Omit<SandboxRecord, "createdAt" | "updatedAt" | DefaultedOnInsert> &

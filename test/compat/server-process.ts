@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalRuntime, type LocalRuntime } from "@sandpit/runtime";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
-import { TEMPLATES_DIR } from "../compat/live-server.js";
+import { TEMPLATES_DIR } from "./live-server.js";
 
 const repo = new URL("../..", import.meta.url).pathname;
 

@@ -1,0 +1,163 @@
+// Pause and resume through the official e2b SDK under gVisor: a counting process, a Python HTTP
+// server, an env var and files all survive three cycles in a row (E2B#884), from RAM (warm
+// tier) and from disk (cold tier), and at the end of life with auto-pause.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { Sandbox } from "e2b";
+import { eventually, type LiveServer, notRoot, startLiveServer } from "./live-server.js";
+
+const run = promisify(execFile);
+
+/** Polls until `fn` gives a value. */
+describe("pause and resume keep a sandbox's processes, server, env and files (runsc)", {
+  skip: notRoot,
+  timeout: 300_000,
+}, () => {
+  let live: LiveServer;
+  const pythonPid = new Map<string, string>();
+
+  before(async () => {
+    live = await startLiveServer({ runtime: "runsc", prefix: "sppause", addressPool: "10.248.0.0/16" });
+    live.useSdk();
+  });
+
+  after(async () => {
+    await live?.close();
+  });
+
+  async function page(id: string): Promise<string | undefined> {
+    const r = await run("curl", [
+      "-sS",
+      "--fail",
+      "--max-time",
+      "5",
+      "-H",
+      `Host: 8000-${id}.${live.domain}`,
+      `${live.url}/hello.txt`,
+    ]).catch(() => undefined);
+    return r?.stdout;
+  }
+
+  /** A sandbox with every kind of state a resume must bring back. */
+  async function stateful(lifecycle?: { onTimeout: "pause" }): Promise<Sandbox> {
+    const sbx = await Sandbox.create({ envs: { PAUSE_ENV: "kept across pauses" }, lifecycle });
+    await sbx.files.write("/home/user/www/hello.txt", "hello from python");
+    await sbx.commands.run("i=0; while :; do i=$((i+1)); echo $i > /home/user/count; sleep 0.2; done", {
+      background: true,
+    });
+    // HTTP/1.1 keeps the proxy's connection open until the pause resets it; an HTTP/1.0
+    // server closes first and leaves a TIME_WAIT inside, which delays the move to disk.
+    await sbx.commands.run("python3 -m http.server 8000 --protocol HTTP/1.1 --directory /home/user/www", {
+      background: true,
+    });
+    assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
+    pythonPid.set(sbx.sandboxId, (await sbx.commands.run("pgrep -x python3")).stdout.trim());
+    return sbx;
+  }
+
+  async function count(sbx: Sandbox): Promise<number> {
+    return Number((await sbx.files.read("/home/user/count")).trim());
+  }
+
+  /** Everything is as it was, and the counter goes on from where it stopped. */
+  async function check(sbx: Sandbox, cycle: number, before: number): Promise<void> {
+    const now = await count(sbx);
+    assert.ok(now >= before, `cycle ${cycle}: the counter went back (${now} < ${before})`);
+    await eventually(`cycle ${cycle}: the counter moving`, async () =>
+      (await count(sbx)) > now ? true : undefined,
+    );
+    const env = await sbx.commands.run("echo $PAUSE_ENV");
+    assert.equal(env.stdout, "kept across pauses\n");
+    for (let c = 0; c <= cycle; c++) {
+      assert.equal(await sbx.files.read(`/home/user/cycle-${c}.txt`), `written before pause ${c}`);
+    }
+    assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
+    const ps = await sbx.commands.run("pgrep -x python3");
+    assert.equal(
+      ps.stdout.trim(),
+      pythonPid.get(sbx.sandboxId),
+      "the python server started before the pauses",
+    );
+  }
+
+  async function cycles(tier: "warm" | "cold"): Promise<void> {
+    let sbx = await stateful();
+    const id = sbx.sandboxId;
+    try {
+      for (let cycle = 0; cycle < 3; cycle++) {
+        await sbx.files.write(`/home/user/cycle-${cycle}.txt`, `written before pause ${cycle}`);
+        const before = await count(sbx);
+        if (cycle === 1) {
+          // The REST answer keeps E2B's shape (204, no body) and says where memory goes.
+          const res = await fetch(`${live.url}/sandboxes/${id}/pause`, {
+            method: "POST",
+            headers: { "x-api-key": live.apiKey, "content-type": "application/json" },
+            body: "{}",
+          });
+          assert.equal(res.status, 204);
+          assert.equal(res.headers.get("x-sandpit-pause-memory"), "disk");
+        } else assert.equal(await sbx.pause(), true);
+        const record = await live.server.store.getSandbox(id);
+        assert.equal(record?.state, "paused");
+        assert.deepEqual((await Sandbox.list().nextItems()).find((s) => s.sandboxId === id)?.state, "paused");
+        if (tier === "cold") {
+          await eventually(
+            "the move to disk",
+            async () => ((await live.server.store.getSandbox(id))?.pauseTier === "cold" ? true : undefined),
+            30_000,
+          );
+          const rid = record?.runtimeId ?? id;
+          assert.equal((await live.runtime.get(rid)).status, "checkpointed");
+          const stored = await live.server.store.getSandbox(id);
+          assert.match(stored?.checkpointPath ?? "", /checkpoint$/);
+          assert.match(stored?.layerPath ?? "", /layer$/);
+        } else {
+          assert.equal(record?.pauseTier, "warm");
+        }
+        sbx = await Sandbox.connect(id);
+        assert.equal(sbx.sandboxId, id);
+        assert.equal((await sbx.getInfo()).state, "running");
+        await check(sbx, cycle, before);
+      }
+    } finally {
+      await Sandbox.kill(id);
+    }
+  }
+
+  test("warm tier: three pause/resume cycles in a row, the sandbox frozen in RAM", async () => {
+    live.server.manager.configurePause({ warmMs: 600_000 });
+    await cycles("warm");
+  });
+
+  test("cold tier: three pause/resume cycles in a row, the sandbox checkpointed to disk", async () => {
+    live.server.manager.configurePause({ warmMs: 100 });
+    try {
+      await cycles("cold");
+    } finally {
+      live.server.manager.configurePause({ warmMs: 600_000 });
+    }
+  });
+
+  test("auto-pause at the end of life (onTimeout: pause), then connect brings everything back", async () => {
+    const sbx = await stateful({ onTimeout: "pause" });
+    const id = sbx.sandboxId;
+    try {
+      await sbx.files.write("/home/user/cycle-0.txt", "written before pause 0");
+      const before = await count(sbx);
+      await sbx.setTimeout(2000);
+      await eventually(
+        "the auto-pause",
+        async () => ((await live.server.store.getSandbox(id))?.state === "paused" ? true : undefined),
+        15_000,
+      );
+      assert.equal((await Sandbox.getInfo(id)).state, "paused");
+      const again = await Sandbox.connect(id);
+      assert.equal(again.sandboxId, id);
+      await check(again, 0, before);
+    } finally {
+      await Sandbox.kill(id);
+    }
+  });
+});
