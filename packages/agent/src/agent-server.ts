@@ -15,8 +15,9 @@ import {
 import { createProcessLauncher, type ProcessLauncher, startupNofile } from "./process/process-launcher.js";
 import { createProcessRegistry } from "./process/process-registry.js";
 import { registerProcessService } from "./process/process-service.js";
-import { createAccessTokenInterceptor } from "./rpc-auth.js";
+import { createAccessTokenGate } from "./rpc-auth.js";
 import { rpcErrorInterceptor } from "./rpc-error-interceptor.js";
+import { reportParseErrorsAsInvalidArgument } from "./rpc-parse-errors.js";
 import type { UserDirectory } from "./users.js";
 
 /** Options of {@link createAgentServer}. */
@@ -89,8 +90,16 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
     routes(router) {
       registerProcessService(router, context, processes, () => launcher);
       watchers = registerFilesystemService(router, context);
+      // connect-node maps paths to these handlers after this callback returns.
+      router.handlers.splice(
+        0,
+        router.handlers.length,
+        ...router.handlers.map(reportParseErrorsAsInvalidArgument),
+      );
     },
-    interceptors: [rpcErrorInterceptor, createAccessTokenInterceptor(context.state)],
+    interceptors: [rpcErrorInterceptor],
+    // Checked on the headers, before Connect reads or parses any request body.
+    requestGate: createAccessTokenGate(context.state),
     jsonOptions: { ignoreUnknownFields: true },
     // Responses stream per message; compressing them would only add buffering (spec §2).
     acceptCompression: [],

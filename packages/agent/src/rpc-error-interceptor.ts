@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { type ErrorCode, SandpitError } from "@sandpit/protocol";
+import { asInvalidArgument, isBinaryParseError } from "./rpc-parse-errors.js";
 
 const connectCodes = {
   canceled: Code.Canceled,
@@ -22,9 +23,11 @@ const connectCodes = {
 
 /**
  * The one place a SandpitError becomes a ConnectError, keeping its code and client-safe
- * message. Anything else unexpected becomes `internal` (Connect hides its message).
+ * message. A request message that does not decode is the client's mistake (invalid_argument);
+ * anything else unexpected becomes `internal` (Connect hides its message).
  */
 export function toConnectError(reason: unknown): ConnectError {
+  if (isBinaryParseError(reason)) return asInvalidArgument(reason);
   if (reason instanceof ConnectError) return reason;
   if (reason instanceof SandpitError) {
     return new ConnectError(reason.message, connectCodes[reason.code], undefined, undefined, reason);

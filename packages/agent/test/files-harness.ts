@@ -11,8 +11,9 @@ import { createDualProtocolServer } from "../src/dual-protocol-server.js";
 import { registerFilesystemService } from "../src/filesystem/filesystem-service.js";
 import type { WatcherRegistry } from "../src/filesystem/watchers.js";
 import { createHttpRoutes, type HttpRoutesOptions } from "../src/http/http-routes.js";
-import { createAccessTokenInterceptor } from "../src/rpc-auth.js";
+import { createAccessTokenGate } from "../src/rpc-auth.js";
 import { rpcErrorInterceptor } from "../src/rpc-error-interceptor.js";
+import { reportParseErrorsAsInvalidArgument } from "../src/rpc-parse-errors.js";
 import { createUserDirectory } from "../src/users.js";
 
 /** uid/gid of the test's `user`; chown works for it as root even if the host lacks the user. */
@@ -54,8 +55,14 @@ export async function startFilesAgent(options: HttpRoutesOptions = {}): Promise<
   const handler = connectNodeAdapter({
     routes(router) {
       watchers = registerFilesystemService(router, ctx);
+      router.handlers.splice(
+        0,
+        router.handlers.length,
+        ...router.handlers.map(reportParseErrorsAsInvalidArgument),
+      );
     },
-    interceptors: [rpcErrorInterceptor, createAccessTokenInterceptor(state)],
+    interceptors: [rpcErrorInterceptor],
+    requestGate: createAccessTokenGate(state),
     jsonOptions: { ignoreUnknownFields: true },
     acceptCompression: [],
     fallback: createHttpRoutes(ctx, options),

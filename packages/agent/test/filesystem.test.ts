@@ -116,6 +116,13 @@ describe("Stat", () => {
       Code.InvalidArgument,
       /cannot expand user-specific home dir/,
     );
+    // Regression: a name over NAME_MAX or a path over PATH_MAX answered internal (500).
+    await rejectsWith(agent.fs.stat({ path: "n".repeat(300) }), Code.InvalidArgument, /ENAMETOOLONG/);
+    await rejectsWith(
+      agent.fs.makeDir({ path: `${"d/".repeat(2100)}x` }),
+      Code.InvalidArgument,
+      /ENAMETOOLONG/,
+    );
     await rejectsWith(
       agent.fs.stat({ path: "x" }, { headers: asUser("ghost") }),
       Code.Unauthenticated,

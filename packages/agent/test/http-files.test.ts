@@ -253,6 +253,22 @@ describe("POST /files", () => {
         message: /longer than 246 bytes/,
       },
       {
+        name: "a file name longer than NAME_MAX",
+        query: { path: `long/${"n".repeat(300)}` },
+        headers: { "content-type": "application/octet-stream" },
+        body: "x",
+        status: 400,
+        message: /ENAMETOOLONG/,
+      },
+      {
+        name: "a path longer than PATH_MAX",
+        query: { path: `${"d/".repeat(2100)}x` },
+        headers: { "content-type": "application/octet-stream" },
+        body: "x",
+        status: 400,
+        message: /ENAMETOOLONG/,
+      },
+      {
         name: "a broken percent-escape in the query",
         headers: { "content-type": "application/octet-stream" },
         body: "x",
@@ -394,6 +410,24 @@ describe("GET /files", () => {
       message: () => /error expanding and resolving path '~root'/,
     },
     {
+      name: "a file name longer than NAME_MAX",
+      query: { path: "n".repeat(300) },
+      status: 400,
+      message: () => /ENAMETOOLONG/,
+    },
+    {
+      name: "a path longer than PATH_MAX",
+      query: { path: `${"d/".repeat(2100)}x` },
+      status: 400,
+      message: () => /ENAMETOOLONG/,
+    },
+    {
+      name: "a symlink loop",
+      query: { path: "loop" },
+      status: 400,
+      message: () => /ELOOP/,
+    },
+    {
       name: "refused identity without gzip",
       query: { path: "r.txt" },
       headers: { "accept-encoding": "br, identity;q=0" },
@@ -405,6 +439,7 @@ describe("GET /files", () => {
     it(`answers ${c.status} for ${c.name}`, async () => {
       await using agent = await startFilesAgent();
       writeFileSync(join(agent.home, "r.txt"), "r");
+      symlinkSync("loop", join(agent.home, "loop"));
       const res = await rawRequest(filesUrl(agent.baseUrl, c.query), { headers: c.headers ?? {} });
       assert.equal(res.status, c.status);
       assert.equal(res.headers["content-type"], jsonType);

@@ -11,8 +11,21 @@ export function isMissing(error: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-/** Wraps a filesystem error as internal unless it already is a SandpitError. */
+/**
+ * Whether a filesystem error blames the path itself: longer than NAME_MAX or PATH_MAX, or
+ * through too many symlinks. The client sent a path no file can have (spec's bad path → 400).
+ */
+export function isBadPath(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code === "ENAMETOOLONG" || code === "ELOOP";
+}
+
+/**
+ * Wraps a filesystem error as internal unless it already is a SandpitError; an unusable path
+ * is the caller's mistake, so it becomes invalid_argument.
+ */
 export function internalError(context: string, error: unknown): SandpitError {
   if (error instanceof SandpitError) return error;
-  return new SandpitError("internal", `${context}: ${(error as Error).message}`, { cause: error });
+  const code = isBadPath(error) ? "invalid_argument" : "internal";
+  return new SandpitError(code, `${context}: ${(error as Error).message}`, { cause: error });
 }

@@ -2,6 +2,7 @@ import type { Stats } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { isBadPath } from "../filesystem/fs-errors.js";
 import { resolveUserPath } from "../paths.js";
 import { acceptsIdentity, negotiateEncoding, type ResponseEncoding } from "./accept-encoding.js";
 import { parseByteRange } from "./byte-range.js";
@@ -54,8 +55,14 @@ export async function handleFileDownload(
 
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+    // Too long or looping: the path cannot name a file, which is the client's mistake.
+    if (isBadPath(error)) return error;
     throw error;
   });
+  if (info instanceof Error) {
+    sendError(res, 400, `error expanding and resolving path '${rawPath}': ${info.message}`);
+    return;
+  }
   if (!info) {
     sendError(res, 404, `path '${path}' does not exist`);
     return;
@@ -82,6 +89,8 @@ export async function handleFileDownload(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") sendError(res, 404, `path '${path}' does not exist`);
+    else if (isBadPath(error))
+      sendError(res, 400, `error opening file '${path}': ${(error as Error).message}`);
     else sendError(res, 500, `error opening file '${path}': ${(error as Error).message}`);
     return;
   }

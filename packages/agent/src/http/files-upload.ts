@@ -8,12 +8,14 @@ import { SandpitError } from "@sandpit/protocol";
 import busboy from "busboy";
 import { chownToUser, ensureDirs } from "../ensure-dirs.js";
 import { replaceFileMetadata } from "../file-metadata.js";
+import { isBadPath } from "../filesystem/fs-errors.js";
 import { resolveUserPath } from "../paths.js";
 import type { SandboxUser } from "../users.js";
+import { drainRefusedBody } from "./drain-refused-body.js";
 import type { HttpRoutesContext } from "./http-routes.js";
 import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { parseMetadataHeaders } from "./metadata-headers.js";
-import { abandonRequestBody, sendError, sendJson } from "./send-json.js";
+import { sendError, sendJson } from "./send-json.js";
 import { fileRequestRefusal, userOfRequest } from "./user-of-request.js";
 
 /** One written file in the upload response (spec §5.4). */
@@ -68,7 +70,7 @@ export async function handleFileUpload(
     sendJson(res, 200, entries);
   } catch (error) {
     await rollBack(journal);
-    abandonRequestBody(req, res);
+    await drainRefusedBody(req, res);
     if (error instanceof UploadError) sendError(res, error.status, error.message);
     else sendError(res, 500, `error uploading file: ${(error as Error).message}`);
   }
@@ -162,12 +164,28 @@ async function receiveUpload(
   return entries;
 }
 
+/**
+ * The request body as a stream of its own. Piped, not pipelined: a failed write destroys the
+ * stream it reads, and a destroyed request can no longer be drained, which would leave the rest
+ * of the body on the connection to be read as the next request.
+ */
 function decodedBody(req: HttpRequest, gzip: boolean): Readable {
-  if (!gzip) return req;
-  const out = new PassThrough();
-  pipeline(req, createGunzip(), out).catch((error: Error) => {
+  const out = new PassThrough({ highWaterMark: writeBufferBytes });
+  // It may fail before its reader (resolved after some awaits) listens; the reader still
+  // sees the failure through the stream's errored state.
+  out.on("error", () => {});
+  // pipe() forwards neither errors nor an aborted client; the writer must see both.
+  req.once("error", (error: Error) => out.destroy(error));
+  req.once("close", () => {
+    if (!req.complete) out.destroy(new Error("request aborted"));
+  });
+  if (!gzip) return req.pipe(out);
+  const gunzip = createGunzip();
+  gunzip.once("error", (error: Error) => {
+    req.unpipe(gunzip);
     out.destroy(new UploadError(400, `error decompressing request body: ${error.message}`));
   });
+  req.pipe(gunzip).pipe(out);
   return out;
 }
 
@@ -286,6 +304,7 @@ async function writeFile(
     handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o666);
   } catch (error) {
     if (errnoOf(error) === "ENOSPC") throw new UploadError(507, "not enough inodes available");
+    if (isBadPath(error)) throw new UploadError(400, `error opening file: ${(error as Error).message}`);
     throw new UploadError(500, `error opening file: ${(error as Error).message}`);
   }
   if (!existing) journal.files.push(path);

@@ -10,9 +10,10 @@ import {
   installCaBundle,
   pemCertificateHeader,
 } from "../install-ca-bundle.js";
+import { drainRefusedBody } from "./drain-refused-body.js";
 import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { readSmallBody } from "./read-body.js";
-import { abandonRequestBody, sendError } from "./send-json.js";
+import { sendError } from "./send-json.js";
 
 /** The envd version the agent claims; ≥0.6.4 turns on every SDK path (spec §8). */
 export const envdVersion = ENVD_VERSION;
@@ -141,7 +142,7 @@ export async function handleInit(
     const raw = await readSmallBody(req, maxInitBody);
     if (raw.length > 0) body = JSON.parse(raw.toString("utf8"));
   } catch (error) {
-    abandonRequestBody(req, res);
+    await drainRefusedBody(req, res);
     const tooLarge = (error as { code?: string }).code === "resource_exhausted";
     sendError(res, tooLarge ? 413 : 400, `error decoding init request: ${(error as Error).message}`);
     return;

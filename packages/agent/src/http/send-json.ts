@@ -1,5 +1,5 @@
 import { httpStatusOf, SandpitError } from "@sandpit/protocol";
-import type { HttpRequest, HttpResponse } from "./http-types.js";
+import type { HttpResponse } from "./http-types.js";
 
 /** Writes a JSON body with envd's content type. */
 export function sendJson(res: HttpResponse, status: number, body: unknown): void {
@@ -24,15 +24,4 @@ export function sendError(res: HttpResponse, status: number, message: string): v
 export function sendCaught(res: HttpResponse, error: unknown, status?: number): void {
   const wrapped = SandpitError.from(error);
   sendError(res, status ?? httpStatusOf(wrapped.code), wrapped.message);
-}
-
-/**
- * Stops reading a request whose answer is already decided. On HTTP/1.1 the rest of a large
- * body would otherwise be read and thrown away, so the connection is closed after the response.
- */
-export function abandonRequestBody(req: HttpRequest, res: HttpResponse): void {
-  if (req.readableEnded) return;
-  if (req.httpVersionMajor === 1 && !res.headersSent) res.setHeader("Connection", "close");
-  // Keep draining so the response can flush; the socket closes after it.
-  req.resume();
 }
