@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createLocalRuntime, type LocalRuntime } from "@sandpit/runtime";
+import type { LocalRuntime } from "@sandpit/runtime";
 import {
   createSqliteStore,
   generateApiKey,
@@ -20,7 +20,12 @@ import { pino } from "pino";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 import { eventually, notRoot, TEMPLATES_DIR } from "./live-server.js";
-import { type ServerProcess, startServerProcess } from "./server-process.js";
+import {
+  runtimeOnDisk as runtimeOf,
+  type ServerProcess,
+  type ServerProcessOptions,
+  startServerProcess,
+} from "./server-process.js";
 
 const PREFIX = "sppause";
 const POOL = "10.248.0.0/16";
@@ -59,15 +64,15 @@ describe("paused sandboxes survive the server (runsc)", { skip: notRoot, timeout
   let dataDir: string;
   const apiKey = generateApiKey();
 
-  function runtimeOnDisk(): LocalRuntime {
-    return createLocalRuntime({
-      runtime: "runsc",
-      dataDir,
-      templatesDir: TEMPLATES_DIR,
-      prefix: PREFIX,
-      addressPool: POOL,
-    });
-  }
+  /** How this test's server runs: the CLI's server and the runtime on its files alike. */
+  const serverOptions = (): ServerProcessOptions => ({
+    dataDir,
+    apiKey,
+    prefix: PREFIX,
+    addressPool: POOL,
+    runtime: "runsc",
+  });
+  const runtimeOnDisk = () => runtimeOf(serverOptions());
 
   before(async () => {
     buildAgentBundle();
@@ -86,13 +91,7 @@ describe("paused sandboxes survive the server (runsc)", { skip: notRoot, timeout
   test("pause (warm) → kill -9 the server → start it → connect: everything is there", async (t) => {
     let server: ServerProcess | undefined;
     const start = async () => {
-      server = await startServerProcess({
-        dataDir,
-        apiKey,
-        prefix: PREFIX,
-        addressPool: POOL,
-        runtime: "runsc",
-      });
+      server = await startServerProcess(serverOptions());
       pointSdkAt(server.url, apiKey);
     };
     const stop = async (signal: NodeJS.Signals) => server?.stop(signal);

@@ -4,13 +4,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createLocalRuntime } from "@sandpit/runtime";
 import { createSqliteStore, generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
-import { notRoot, TEMPLATES_DIR } from "./live-server.js";
-import { type ServerProcess, startServerProcess } from "./server-process.js";
+import { notRoot } from "./live-server.js";
+import {
+  runtimeOnDisk as runtimeOf,
+  type ServerProcess,
+  type ServerProcessOptions,
+  startServerProcess,
+} from "./server-process.js";
 
 const PREFIX = "sprst";
 const POOL = "10.237.0.0/16";
@@ -20,25 +24,18 @@ describe("restart safety (runc)", { skip: notRoot, timeout: 300_000 }, () => {
   let server: ServerProcess | undefined;
   const apiKey = generateApiKey();
 
-  /** The server's runtime as its files are now: a runtime reads its records when it is made. */
-  function runtimeOnDisk() {
-    return createLocalRuntime({
-      runtime: "runc",
-      dataDir,
-      templatesDir: TEMPLATES_DIR,
-      prefix: PREFIX,
-      addressPool: POOL,
-    });
-  }
+  /** How this test's server runs: the CLI's server and the runtime on its files alike. */
+  const serverOptions = (): ServerProcessOptions => ({
+    dataDir,
+    apiKey,
+    prefix: PREFIX,
+    addressPool: POOL,
+    runtime: "runc",
+  });
+  const runtimeOnDisk = () => runtimeOf(serverOptions());
 
   async function startServer(): Promise<void> {
-    server = await startServerProcess({
-      dataDir,
-      apiKey,
-      prefix: PREFIX,
-      addressPool: POOL,
-      runtime: "runc",
-    });
+    server = await startServerProcess(serverOptions());
     process.env.E2B_API_URL = server.url;
     process.env.E2B_SANDBOX_URL = server.url;
     process.env.E2B_API_KEY = apiKey;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -102,4 +103,24 @@ export async function startFilesAgent(options: HttpRoutesOptions = {}): Promise<
 /** Headers that select a user on an RPC (spec §6.2). */
 export function asUser(user: string): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${user}:`).toString("base64")}` };
+}
+
+/**
+ * A 64 KiB tmpfs at `<root>/small`, to fill a filesystem; undefined where mounts are not allowed.
+ * Unmount it with {@link unmountSmallDisk}.
+ */
+export function mountSmallDisk(root: string): string | undefined {
+  const small = join(root, "small");
+  mkdirSync(small);
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", small], { stdio: "ignore" });
+    return small;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Unmounts a {@link mountSmallDisk}, lazily: the agent may still hold a refused file open. */
+export function unmountSmallDisk(small: string): void {
+  execFileSync("umount", ["-l", small]);
 }

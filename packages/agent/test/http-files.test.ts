@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -14,7 +13,7 @@ import { describe, it } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { getAttribute, listAttributes, setAttribute } from "fs-xattr";
 import { signFileUrl, unauthorizedMessage } from "../src/auth.js";
-import { startFilesAgent, testUid } from "./files-harness.js";
+import { mountSmallDisk, startFilesAgent, testUid, unmountSmallDisk } from "./files-harness.js";
 import { multipartBody, rawRequest } from "./http-request.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -299,11 +298,8 @@ describe("POST /files", () => {
 
   it("answers 507 when the disk is full and takes the partial file back", async (t) => {
     await using agent = await startFilesAgent();
-    const small = join(agent.root, "small");
-    mkdirSync(small);
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", small], { stdio: "ignore" });
-    } catch {
+    const small = mountSmallDisk(agent.root);
+    if (small === undefined) {
       t.skip("needs root and tmpfs mounts to fill a filesystem");
       return;
     }
@@ -317,8 +313,7 @@ describe("POST /files", () => {
       assert.deepEqual(res.json(), { code: 507, message: "not enough disk space available" });
       assert.deepEqual(readdirSync(small), []);
     } finally {
-      // Lazily: the agent may still hold the refused file open until it closes.
-      execFileSync("umount", ["-l", small]);
+      unmountSmallDisk(small);
     }
   });
 

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import { type FilesAgent, startFilesAgent } from "./files-harness.js";
+import { type FilesAgent, mountSmallDisk, startFilesAgent, unmountSmallDisk } from "./files-harness.js";
 import { multipartBody } from "./http-request.js";
 
 /** One answer, and the connection it came on. */
@@ -120,11 +119,8 @@ describe("a refused upload leaves the connection usable", () => {
 
   it("answers 507 for a full disk mid-body and then serves the next upload", async (t) => {
     await using agent = await startFilesAgent();
-    const small = join(agent.root, "small");
-    mkdirSync(small);
-    try {
-      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", small], { stdio: "ignore" });
-    } catch {
+    const small = mountSmallDisk(agent.root);
+    if (small === undefined) {
       t.skip("needs root and tmpfs mounts to fill a filesystem");
       return;
     }
@@ -139,8 +135,7 @@ describe("a refused upload leaves the connection usable", () => {
       }
     } finally {
       through.destroy();
-      // Lazily: the agent may still hold the refused file open until it closes.
-      execFileSync("umount", ["-l", small]);
+      unmountSmallDisk(small);
     }
   });
 

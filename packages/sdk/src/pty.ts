@@ -6,7 +6,7 @@ import {
   type CommandRequestOptions,
   createCommandHandle,
 } from "./commands/command-handle.js";
-import { deadlineOf, startEventOf, unary } from "./commands/commands.js";
+import { connectStream, deadlineOf, pidSelector, startEventOf, unary } from "./commands/commands.js";
 import { streamSignal } from "./connection-config.js";
 import { type EnvdClient, KEEPALIVE_HEADERS } from "./envd-client.js";
 import { SandboxError } from "./errors.js";
@@ -57,7 +57,7 @@ export interface Pty {
 /** Creates `sandbox.pty` over one sandbox's agent. */
 export function createPty(envd: EnvdClient): Pty {
   const rpc = createClient(processPb.Process, envd.transport);
-  const selector = (pid: number) => ({ selector: { case: "pid" as const, value: pid } });
+  const selector = pidSelector;
 
   const attach = async (
     events: AsyncIterator<processPb.StartResponse | processPb.ConnectResponse>,
@@ -108,20 +108,7 @@ export function createPty(envd: EnvdClient): Pty {
     },
 
     async connect(pid, options) {
-      const stream = streamSignal(
-        options?.requestTimeoutMs ?? envd.target.config.requestTimeoutMs,
-        options?.signal,
-      );
-      const events = rpc
-        .connect(
-          { process: selector(pid) },
-          {
-            signal: stream.signal,
-            headers: KEEPALIVE_HEADERS,
-            timeoutMs: deadlineOf(options?.timeoutMs, DEFAULT_PTY_TIMEOUT_MS),
-          },
-        )
-        [Symbol.asyncIterator]();
+      const { events, stream } = connectStream(envd, rpc, pid, options, DEFAULT_PTY_TIMEOUT_MS);
       return attach(events, stream, options?.onData);
     },
 

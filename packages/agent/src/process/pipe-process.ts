@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
+import type { Readable, Writable } from "node:stream";
 import { SandpitError } from "@sandpit/protocol";
 import type { ProcessIo, ProcessListener } from "./managed-process.js";
 import { processEnd } from "./process-end.js";
@@ -68,12 +69,24 @@ async function spawnError(child: ChildProcess, cmd: string): Promise<never> {
   });
 }
 
-// The I/O of a command started by the launcher: real pipes, signals through the launcher.
-function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: boolean): ProcessIo {
-  const { pid, stdout, stderr } = command;
+/** A started command with piped stdio, however it was started. */
+interface PipedChild {
+  pid: number;
+  stdin: Writable | null | undefined;
+  stdout: Readable;
+  stderr: Readable;
+  kill(signal: NodeJS.Signals): void;
+  /** Calls back once with how it ended. */
+  onExit(callback: (code: number | null, signal: number | string | null) => void): void;
+}
+
+// The I/O of a command with stdout/stderr pipes: its end is reported once it has exited and
+// both pipes have closed (node's 'close' of a child, done the same way for the launcher's).
+function pipedIo(child: PipedChild, stdin: boolean): ProcessIo {
+  const { pid, stdout, stderr } = child;
   let stdinOpen = stdin;
   // A command that exits or closes stdin makes our writes fail with EPIPE; that only closes input.
-  command.stdin?.on("error", () => {
+  child.stdin?.on("error", () => {
     stdinOpen = false;
   });
   let signalled = false;
@@ -82,19 +95,19 @@ function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: 
     isPty: false,
     writeInput(data) {
       if (!stdin) throw new SandpitError("internal", "stdin is not enabled for this process");
-      if (!stdinOpen || !command.stdin?.writable) throw new SandpitError("internal", "stdin is closed");
-      command.stdin.write(data);
+      if (!stdinOpen || !child.stdin?.writable) throw new SandpitError("internal", "stdin is closed");
+      child.stdin.write(data);
     },
     closeInput() {
       stdinOpen = false;
-      command.stdin?.end();
+      child.stdin?.end();
     },
     resize() {
       throw new SandpitError("internal", "process has no pty to resize");
     },
     kill(signal) {
       signalled = true;
-      launcher.kill(pid, signal);
+      child.kill(signal);
     },
     pauseOutput() {
       stdout.pause();
@@ -122,9 +135,9 @@ function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: 
           maybeEnd();
         });
       }
-      command.onExit(({ code, signal }) => {
+      child.onExit((code, signal) => {
         exit = processEnd(code, signal);
-        command.stdin?.destroy();
+        child.stdin?.destroy();
         // After a kill the end must not wait for EOF: a grandchild may hold the pipes open.
         if (signalled) {
           stdout.destroy();
@@ -134,6 +147,21 @@ function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: 
       });
     },
   };
+}
+
+// A command started by the launcher: real pipes, signals through the launcher.
+function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: boolean): ProcessIo {
+  return pipedIo(
+    {
+      pid: command.pid,
+      stdin: command.stdin,
+      stdout: command.stdout,
+      stderr: command.stderr,
+      kill: (signal) => launcher.kill(command.pid, signal),
+      onExit: (callback) => command.onExit(({ code, signal }) => callback(code, signal)),
+    },
+    stdin,
+  );
 }
 
 /**
@@ -188,51 +216,15 @@ async function forkPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessI
 
   const { stdout, stderr } = child;
   if (!stdout || !stderr) throw new SandpitError("internal", "process output pipes are missing");
-  let stdinOpen = stdin;
-  // A child that exits or closes stdin makes our writes fail with EPIPE; that only closes input.
-  child.stdin?.on("error", () => {
-    stdinOpen = false;
-  });
-  let signalled = false;
-
-  return {
-    pid,
-    isPty: false,
-    writeInput(data) {
-      if (!stdin) throw new SandpitError("internal", "stdin is not enabled for this process");
-      if (!stdinOpen || !child.stdin?.writable) throw new SandpitError("internal", "stdin is closed");
-      child.stdin.write(data);
+  return pipedIo(
+    {
+      pid,
+      stdin: child.stdin,
+      stdout,
+      stderr,
+      kill: (signal) => child.kill(signal),
+      onExit: (callback) => child.once("exit", callback),
     },
-    closeInput() {
-      stdinOpen = false;
-      child.stdin?.end();
-    },
-    resize() {
-      throw new SandpitError("internal", "process has no pty to resize");
-    },
-    kill(signal) {
-      signalled = true;
-      child.kill(signal);
-    },
-    pauseOutput() {
-      stdout.pause();
-      stderr.pause();
-    },
-    resumeOutput() {
-      stdout.resume();
-      stderr.resume();
-    },
-    attach(sink: ProcessListener) {
-      stdout.on("data", (chunk: Buffer) => sink.onData("stdout", chunk));
-      stderr.on("data", (chunk: Buffer) => sink.onData("stderr", chunk));
-      child.once("exit", () => {
-        // After a kill the end must not wait for EOF: a grandchild may hold the pipes open.
-        if (signalled) {
-          stdout.destroy();
-          stderr.destroy();
-        }
-      });
-      child.once("close", (code, signal) => sink.onEnd(processEnd(code, signal)));
-    },
-  };
+    stdin,
+  );
 }

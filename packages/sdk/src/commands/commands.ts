@@ -1,7 +1,7 @@
 // `sandbox.commands`: commands run through the agent's process.Process service (spec §6.7).
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { processPb } from "@sandpit/protocol";
-import { requestSignal, streamSignal } from "../connection-config.js";
+import { requestSignal, type StreamSignal, streamSignal } from "../connection-config.js";
 import { type EnvdClient, KEEPALIVE_HEADERS } from "../envd-client.js";
 import { type CommandResult, SandboxError, SandboxNotFoundError } from "../errors.js";
 import { compareVersions } from "../version.js";
@@ -122,10 +122,40 @@ export function deadlineOf(timeoutMs: number | undefined, fallback: number): num
   return ms > 0 ? ms : undefined;
 }
 
+/** The selector of a process by its pid. */
+export function pidSelector(pid: number) {
+  return { selector: { case: "pid" as const, value: pid } };
+}
+
+/** Opens a Process/Connect stream to a running process (commands and terminals alike). */
+export function connectStream(
+  envd: EnvdClient,
+  rpc: Client<typeof processPb.Process>,
+  pid: number,
+  options: (CommandRequestOptions & { timeoutMs?: number }) | undefined,
+  defaultTimeoutMs: number,
+): { events: AsyncIterator<processPb.ConnectResponse>; stream: StreamSignal } {
+  const stream = streamSignal(
+    options?.requestTimeoutMs ?? envd.target.config.requestTimeoutMs,
+    options?.signal,
+  );
+  const events = rpc
+    .connect(
+      { process: pidSelector(pid) },
+      {
+        signal: stream.signal,
+        headers: KEEPALIVE_HEADERS,
+        timeoutMs: deadlineOf(options?.timeoutMs, defaultTimeoutMs),
+      },
+    )
+    [Symbol.asyncIterator]();
+  return { events, stream };
+}
+
 /** Creates `sandbox.commands` over one sandbox's agent. */
 export function createCommands(envd: EnvdClient): Commands {
   const rpc = createClient(processPb.Process, envd.transport);
-  const selector = (pid: number) => ({ selector: { case: "pid" as const, value: pid } });
+  const selector = pidSelector;
 
   const commands = {
     async list(options?: CommandRequestOptions): Promise<ProcessInfo[]> {
@@ -170,20 +200,7 @@ export function createCommands(envd: EnvdClient): Commands {
     },
 
     async connect(pid: number, options?: CommandConnectOptions): Promise<CommandHandle> {
-      const stream = streamSignal(
-        options?.requestTimeoutMs ?? envd.target.config.requestTimeoutMs,
-        options?.signal,
-      );
-      const events = rpc
-        .connect(
-          { process: selector(pid) },
-          {
-            signal: stream.signal,
-            headers: KEEPALIVE_HEADERS,
-            timeoutMs: deadlineOf(options?.timeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
-          },
-        )
-        [Symbol.asyncIterator]();
+      const { events, stream } = connectStream(envd, rpc, pid, options, DEFAULT_COMMAND_TIMEOUT_MS);
       try {
         const startedPid = await startEventOf(events);
         stream.clearStartTimeout();
