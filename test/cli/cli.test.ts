@@ -199,6 +199,12 @@ describe("sandpit CLI against a live server (runc)", { skip: notRoot, timeout: 6
     assert.match(await ok(["ls", "--state", "paused"]), new RegExp(`${id}\\s+base\\s+paused`));
     assert.match(await ok(["resume", id]), new RegExp(`resumed ${id}`));
     assert.equal((await ok(["exec", id, "--", "cat", "/tmp/kept"])).trim(), "kept");
+    // Without memory: the files stay, the processes do not.
+    await ok(["exec", id, "--", "sh", "-c", "sleep 600 >/dev/null 2>&1 &"]);
+    assert.match(await ok(["pause", "--no-memory", id]), new RegExp(`paused ${id} \\(files only\\)`));
+    assert.match(await ok(["resume", id]), new RegExp(`resumed ${id}`));
+    assert.equal((await ok(["exec", id, "--", "cat", "/tmp/kept"])).trim(), "kept");
+    assert.equal((await ok(["exec", id, "--", "sh", "-c", "pgrep -x sleep || echo none"])).trim(), "none");
     assert.match(await ok(["kill", id]), new RegExp(`killed ${id}`));
     assert.equal(await ok(["ls"]), "no sandboxes\n");
     const again = await sandpit(["kill", id]);

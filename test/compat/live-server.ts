@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createLocalRuntime, type LocalRuntime } from "@sandpit/runtime";
 import { generateApiKey, loadConfig, type SandpitServer, startSandpitServer } from "@sandpit/server";
 import { pino } from "pino";
-import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
 /** Why the suites that need sandboxes cannot run here, or false. */
@@ -113,6 +113,7 @@ export async function startLiveServer(options: LiveServerOptions): Promise<LiveS
       await runtime.janitor(new Set());
       await runtime.close();
       assert.deepEqual(hostLeftovers(options.prefix, dataDir), []);
+      assert.deepEqual(sharedMounts(dataDir), []);
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 // Pause and resume through the official e2b SDK under gVisor: a counting process, a Python HTTP
 // server, an env var and files all survive three cycles in a row (E2B#884), from RAM (warm
-// tier) and from disk (cold tier), and at the end of life with auto-pause.
+// tier) and from disk (cold tier), and at the end of life with auto-pause. A pause without
+// memory keeps files and env, and resume boots the sandbox afresh.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
@@ -137,6 +138,83 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
       await cycles("cold");
     } finally {
       live.server.manager.configurePause({ warmMs: 600_000 });
+    }
+  });
+
+  /** After a filesystem-only pause: files and env are there, processes are not, it booted afresh. */
+  async function checkRebooted(sbx: Sandbox, cycle: number, bootBefore: string): Promise<void> {
+    for (let c = 0; c <= cycle; c++) {
+      assert.equal(await sbx.files.read(`/home/user/cycle-${c}.txt`), `written before pause ${c}`);
+    }
+    assert.equal((await sbx.commands.run("echo $PAUSE_ENV")).stdout, "kept across pauses\n");
+    const ps = await sbx.commands.run("pgrep -x python3 || echo none");
+    assert.equal(ps.stdout.trim(), "none", "no process outlives a pause without memory");
+    const counted = await count(sbx);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await count(sbx), counted, "the counter does not run any more");
+    const boot = (await sbx.commands.run("cat /proc/sys/kernel/random/boot_id")).stdout;
+    assert.notEqual(boot, bootBefore, "a new kernel boot");
+    // New work runs at once, and the sandbox's port serves again once something listens.
+    await sbx.commands.run("python3 -m http.server 8000 --protocol HTTP/1.1 --directory /home/user/www", {
+      background: true,
+    });
+    assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
+  }
+
+  test("pause without memory (keepMemory: false), twice in a row: files and env kept, a fresh boot", async () => {
+    let sbx = await stateful();
+    const id = sbx.sandboxId;
+    try {
+      for (let cycle = 0; cycle < 2; cycle++) {
+        await sbx.files.write(`/home/user/cycle-${cycle}.txt`, `written before pause ${cycle}`);
+        const bootBefore = (await sbx.commands.run("cat /proc/sys/kernel/random/boot_id")).stdout;
+        if (cycle === 0) {
+          const res = await fetch(`${live.url}/sandboxes/${id}/pause`, {
+            method: "POST",
+            headers: { "x-api-key": live.apiKey, "content-type": "application/json" },
+            body: JSON.stringify({ memory: false }),
+          });
+          assert.equal(res.status, 204);
+          assert.equal(res.headers.get("x-sandpit-pause-memory"), "none");
+        } else assert.equal(await sbx.pause({ keepMemory: false }), true);
+        const record = await live.server.store.getSandbox(id);
+        assert.equal(record?.state, "paused");
+        assert.equal(record?.pauseTier, "files");
+        assert.equal((await live.runtime.get(record?.runtimeId ?? id)).status, "halted");
+        assert.equal(await sbx.isRunning(), false);
+        sbx = await Sandbox.connect(id);
+        assert.equal(sbx.sandboxId, id);
+        await checkRebooted(sbx, cycle, bootBefore);
+      }
+    } finally {
+      await Sandbox.kill(id);
+    }
+  });
+
+  test("auto-pause without memory (onTimeout: {action: pause, keepMemory: false}), then connect", async () => {
+    const sbx = await Sandbox.create({
+      envs: { PAUSE_ENV: "kept across pauses" },
+      lifecycle: { onTimeout: { action: "pause", keepMemory: false } },
+    });
+    const id = sbx.sandboxId;
+    try {
+      await sbx.files.write("/home/user/www/hello.txt", "hello from python");
+      await sbx.files.write("/home/user/cycle-0.txt", "written before pause 0");
+      await sbx.commands.run("echo 0 > /home/user/count; sleep 3600", { background: true });
+      const bootBefore = (await sbx.commands.run("cat /proc/sys/kernel/random/boot_id")).stdout;
+      assert.equal((await live.server.store.getSandbox(id))?.autoPauseMemory, false);
+      await sbx.setTimeout(2000);
+      await eventually(
+        "the auto-pause",
+        async () => ((await live.server.store.getSandbox(id))?.state === "paused" ? true : undefined),
+        15_000,
+      );
+      assert.equal((await live.server.store.getSandbox(id))?.pauseTier, "files");
+      const again = await Sandbox.connect(id);
+      assert.equal((await again.commands.run("pgrep -x sleep || echo none")).stdout.trim(), "none");
+      await checkRebooted(again, 0, bootBefore);
+    } finally {
+      await Sandbox.kill(id);
     }
   });
 

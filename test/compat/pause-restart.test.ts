@@ -17,7 +17,7 @@ import {
 } from "@sandpit/server";
 import { Sandbox } from "e2b";
 import { pino } from "pino";
-import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 import { eventually, notRoot, TEMPLATES_DIR } from "./live-server.js";
 import {
@@ -170,6 +170,7 @@ describe("paused sandboxes survive the server (runsc)", { skip: notRoot, timeout
         "-c",
         `mountpoint -q ${join(dir, "layer")} && umount ${join(dir, "layer")} || true`,
       ]);
+      for (const mount of sharedMounts(dataDir)) execFileSync("umount", [mount.slice("mount ".length)]);
       execFileSync("ip", ["netns", "del", `${PREFIX}-${record.runtimeId}`]);
       rmSync(`/run/${PREFIX}/runsc`, { recursive: true, force: true });
       assert.deepEqual(

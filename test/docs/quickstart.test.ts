@@ -38,7 +38,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createLocalRuntime } from "@sandpit/runtime";
-import { hostLeftovers, sharedRules } from "../../packages/runtime/test/host-leftovers.js";
+import { hostLeftovers, sharedMounts, sharedRules } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot, TEMPLATES_DIR } from "../compat/live-server.js";
 import { type DocBlock, directive, extractDocBlocks } from "./doc-blocks.js";
 
@@ -283,5 +283,6 @@ describe("docs/quickstart.md runs as written", { skip: notRoot, timeout: 900_000
     await stopServer();
     // A sandbox's mounts, namespace, veth, rules, cgroups, containers and processes.
     assert.deepEqual(hostLeftovers(PREFIX, dataDir), []);
+    assert.deepEqual(sharedMounts(dataDir), []);
   });
 });

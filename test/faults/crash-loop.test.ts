@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createSqliteStore, generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
-import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot } from "../compat/live-server.js";
 import {
   orphans,
@@ -72,6 +72,7 @@ describe("kill -9 of the server at random points (runc)", { skip: notRoot, timeo
     await rt.janitor(new Set());
     await rt.close();
     assert.deepEqual(hostLeftovers(options.prefix, options.dataDir), []);
+    assert.deepEqual(sharedMounts(options.dataDir), []);
     rmSync(options.dataDir, { recursive: true, force: true });
   });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
-import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot } from "../compat/live-server.js";
 import {
   runtimeOnDisk,
@@ -67,11 +67,14 @@ describe("load (runc)", { skip: notRoot, timeout: 3_600_000 }, () => {
     await rt.janitor(new Set());
     await rt.close();
     assert.deepEqual(hostLeftovers(options.prefix, options.dataDir), []);
+    assert.deepEqual(sharedMounts(options.dataDir), []);
     rmSync(options.dataDir, { recursive: true, force: true });
   });
 
-  test(`${SANDBOXES} sandboxes × ${COMMANDS} concurrent commands: every output whole and unmixed`, async () => {
+  test(`${SANDBOXES} sandboxes × ${COMMANDS} concurrent commands: every output whole and unmixed`, async (t) => {
     const sandboxes: Sandbox[] = [];
+    // A failure must not leave a thousand floods running under the soak that follows.
+    t.after(() => Promise.allSettled(sandboxes.map((s) => s.kill())));
     // Created ten at a time: the point is the commands, not a create storm.
     for (let i = 0; i < SANDBOXES; i += 10) {
       const batch = Math.min(10, SANDBOXES - i);
@@ -94,6 +97,9 @@ describe("load (runc)", { skip: notRoot, timeout: 3_600_000 }, () => {
               onStdout: (d) => void out.update(d),
               onStderr: (d) => void err.update(d),
               timeoutMs: 600_000,
+              // At full size the host is saturated for minutes: a command's start waits its turn
+              // behind hundreds of megabytes of output. Its bound is its own timeout above.
+              requestTimeoutMs: 600_000,
             },
           );
           latencies.push(performance.now() - started);
@@ -116,7 +122,6 @@ describe("load (runc)", { skip: notRoot, timeout: 3_600_000 }, () => {
         `then 'true' p50 ${percentile(quick, 50).toFixed(1)} ms; outputs lost or mixed: ${lost}`,
     );
     assert.equal(lost, 0);
-    await Promise.all(sandboxes.map((s) => s.kill()));
   });
 
   test(`soak: ${SOAK_SECONDS} s of create/exec/kill cycles, server memory and descriptors flat`, async () => {

@@ -16,6 +16,8 @@ export interface HostCommandOptions {
   allowFailure?: boolean;
   /** Kill the command after this long. */
   timeoutMs?: number;
+  /** Working directory (relative paths in mount options resolve against it). */
+  cwd?: string;
 }
 
 /**
@@ -31,6 +33,7 @@ export function hostCommand(
     const child = spawn(command, args, {
       stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       timeout: options.timeoutMs,
+      cwd: options.cwd,
       killSignal: "SIGKILL",
     });
     const out: Buffer[] = [];

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -14,6 +15,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { SandpitError } from "@sandpit/protocol";
 import { createAddressPool } from "./address-pool.js";
+import { createHostBinds } from "./host-binds.js";
 import { hostCommand } from "./host-command.js";
 import type { OciRuntime } from "./oci-runtime.js";
 import { ociSpec } from "./oci-spec.js";
@@ -126,6 +128,18 @@ const INIT_PATH = "/opt/sandpit/init";
 const ID_PATTERN = /^[a-z0-9]{1,63}$/;
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/**
+ * Limits the sandbox's agent enforces inside under gVisor, where the host's cannot act on one
+ * process: the sentry runs every task, so the pids cgroup never sees a fork and the host's OOM
+ * killer can only take the whole sandbox. The memory budget leaves the sentry's own overhead
+ * (about 80 MiB measured, more with many processes) below the host limit.
+ */
+function insideLimits(limits: SandboxLimits): Record<string, string> {
+  const total = limits.memoryMB * 2 ** 20;
+  const reserve = Math.min(192 * 2 ** 20, Math.max(48 * 2 ** 20, Math.round(total * 0.15)));
+  return { SANDPIT_PIDS_MAX: String(limits.pids), SANDPIT_MEMORY_MAX: String(total - reserve) };
+}
+
 const builtinLimits: SandboxLimits = { cpuCount: 2, memoryMB: 1024, pids: 1024, diskMB: 4096 };
 
 /** Creates the driver that runs sandboxes on this host with runsc or runc. */
@@ -157,6 +171,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   const usedSlots = new Set<number>();
   const records = new Map<string, SandboxRecord>();
   let firewall: Promise<void> | undefined;
+  const hostBinds = createHostBinds(join(options.dataDir, "binds"));
 
   mkdirSync(sandboxesDir, { recursive: true });
   // Root of a sandbox is an unprivileged host uid: it must be able to walk down to its rootfs.
@@ -237,39 +252,51 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     return firewall;
   }
 
-  function resolvConf(dir: string): string {
+  /** The sandboxes' resolv.conf, in a directory named by its content (so a change is a new bind). */
+  function resolvConf(): string {
     const host = existsSync("/etc/resolv.conf") ? readFileSync("/etc/resolv.conf", "utf8") : "";
     // A loopback resolver of the host is unreachable from a sandbox's own namespace.
     const servers = [...host.matchAll(/^nameserver\s+(\S+)/gm)]
       .map((m) => m[1])
       .filter((s): s is string => !!s && !s.startsWith("127.") && s !== "::1");
+    const text = `${(servers.length ? servers : ["1.1.1.1"]).map((s) => `nameserver ${s}`).join("\n")}\n`;
+    const dir = join(options.dataDir, "resolv", createHash("sha256").update(text).digest("hex").slice(0, 12));
     const file = join(dir, "resolv.conf");
-    writeFileSync(
-      file,
-      `${(servers.length ? servers : ["1.1.1.1"]).map((s) => `nameserver ${s}`).join("\n")}\n`,
-    );
+    if (!existsSync(file)) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    }
     return file;
   }
 
-  function writeBundle(record: SandboxRecord): string {
+  async function writeBundle(record: SandboxRecord): Promise<string> {
     const dir = dirOf(record.id);
     const bundle = join(dir, "bundle");
     mkdirSync(bundle, { recursive: true });
+    const binds = [
+      { source: options.initBinary ?? "/usr/bin/tini-static", target: INIT_PATH },
+      { source: resolvConf(), target: "/etc/resolv.conf" },
+      ...(record.spec.binds ?? []),
+    ];
     const spec = ociSpec({
       rootfs: rootfsPaths(dir).rootfs,
       args: [INIT_PATH, "--", ...record.spec.command],
-      env: { PATH: DEFAULT_PATH, HOME: "/root", ...record.spec.env },
+      env: {
+        PATH: DEFAULT_PATH,
+        HOME: "/root",
+        ...(oci.flavour === "runsc" ? insideLimits(record.limits) : {}),
+        ...record.spec.env,
+      },
       netnsPath: oci.network === "before" ? `/run/netns/${record.network.netns}` : undefined,
       cgroupsPath: cgroupPath(prefix, record.id),
       hostname: "sandbox",
       idShift: ID_SHIFT,
       idCount: ID_COUNT,
       limits: record.limits,
-      binds: [
-        { source: options.initBinary ?? "/usr/bin/tini-static", target: INIT_PATH },
-        { source: resolvConf(dir), target: "/etc/resolv.conf" },
-        ...(record.spec.binds ?? []),
-      ],
+      binds: await Promise.all(
+        binds.map(async (b) => ({ source: await hostBinds.expose(b.source), target: b.target })),
+      ),
       flavour: oci.flavour,
       noNewPrivileges: oci.flavour === "runc" && (options.noNewPrivileges ?? true),
     });
@@ -317,7 +344,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     // The two are independent; wait for both so a failure leaves nothing running half-made.
     const settled = await Promise.allSettled([mounting, networking]);
     for (const s of settled) if (s.status === "rejected") throw s.reason;
-    const bundle = writeBundle(record);
+    const bundle = await writeBundle(record);
     const log = join(dir, "runtime.log");
     const pid = restoreFrom
       ? await oci.restore(record.id, bundle, restoreFrom, log)
@@ -506,23 +533,40 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       saveRecord(record);
     },
 
+    async halt(id) {
+      const record = recordOf(id);
+      if (record.status === "halted") return;
+      if (record.status !== "running" && record.status !== "paused")
+        throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
+      // A frozen sandbox cannot answer its runtime's delete.
+      if (record.status === "paused") await thaw(record).catch(() => undefined);
+      await oci.delete(id);
+      await removeCgroup(cgroupPath(prefix, id));
+      record.status = "halted";
+      record.frozenBy = undefined;
+      record.pid = undefined;
+      record.pidStartedAt = undefined;
+      saveRecord(record);
+    },
+
     async restore(id) {
       const record = recordOf(id);
-      if (record.status !== "checkpointed") {
+      if (record.status !== "checkpointed" && record.status !== "halted") {
         throw new SandpitError(
           "failed_precondition",
-          `sandbox '${id}' is ${record.status}, not checkpointed`,
+          `sandbox '${id}' is ${record.status}, not checkpointed or halted`,
         );
       }
+      const image = record.status === "checkpointed" ? join(dirOf(id), "checkpoint") : undefined;
       for (let attempt = 0; ; attempt++) {
         try {
           // The host may have lost its runtime state meanwhile (reboot, janitor): the firewall,
           // mount and namespace are rebuilt from what lies under the data dir.
           await ensureFirewall();
-          await startContainer(record, join(dirOf(id), "checkpoint"));
+          await startContainer(record, image);
           break;
         } catch (e) {
-          // Leave it checkpointed (the image is intact), never half-running.
+          // Leave it checkpointed (the image is intact) or halted, never half-running.
           await oci.delete(id);
           await removeCgroup(cgroupPath(prefix, id));
           // gVisor reopens the sandbox's bind mounts by path: one being replaced right then
@@ -560,6 +604,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       if (records.size === 0 && (await networkIds(prefix)).size === 0) {
         await uninstallFirewall(prefix, pool);
         removePrefixCgroups(prefix);
+        await hostBinds.release();
         firewall = undefined;
       }
     },

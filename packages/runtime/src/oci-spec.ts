@@ -92,6 +92,8 @@ export function ociSpec(input: OciSpecInput): object {
       source: "sysfs",
       options: ["nosuid", "noexec", "nodev", "ro"],
     });
+    // gVisor's own cgroupfs: its pids controller is the only one that can refuse a fork inside.
+    mounts.push({ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: [] });
   }
   const caps = {
     bounding: sandboxCapabilities,

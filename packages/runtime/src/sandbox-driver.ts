@@ -24,8 +24,11 @@ export interface SandboxSpec {
   binds?: readonly { source: string; target: string }[];
 }
 
-/** `running`, `paused` (frozen, memory in RAM), `checkpointed` (memory on disk), or `stopped`. */
-export type SandboxStatus = "running" | "paused" | "checkpointed" | "stopped";
+/**
+ * `running`, `paused` (frozen, memory in RAM), `checkpointed` (memory on disk), `halted` (no
+ * processes, only the files kept), or `stopped` (dead).
+ */
+export type SandboxStatus = "running" | "paused" | "checkpointed" | "halted" | "stopped";
 
 /** A sandbox as the runtime knows it. */
 export interface SandboxInfo {
@@ -96,7 +99,15 @@ export interface SandboxDriver {
    * thawed for it and frozen again if the save is refused, so a refusal changes nothing.
    */
   checkpoint(id: string): Promise<void>;
-  /** Brings a checkpointed sandbox back under the same id and address. */
+  /**
+   * Ends every process and frees the sandbox's memory, keeping its files (its writable layer)
+   * and its address; a running or paused sandbox may be halted, on every runtime.
+   */
+  halt(id: string): Promise<void>;
+  /**
+   * Brings a checkpointed sandbox back under the same id and address, its processes as they
+   * were; a halted one boots afresh on its kept files.
+   */
   restore(id: string): Promise<SandboxInfo>;
   /** Stops the sandbox and removes every trace of it; unknown ids are fine. */
   remove(id: string): Promise<void>;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { join, relative } from "node:path";
 import { hostCommand } from "./host-command.js";
 
 /** Where one sandbox's root filesystem lives on the host. */
@@ -26,6 +26,9 @@ export function rootfsPaths(dir: string): RootfsPaths {
     rootfs: join(dir, "rootfs"),
   };
 }
+
+/** The link, in a sandbox's dir, to its template's root filesystem (the overlay's lower layer). */
+const LOWER_LINK = "lower";
 
 /** Options of {@link mountRootfs}. */
 export interface MountRootfsOptions {
@@ -59,14 +62,22 @@ export async function mountRootfs(o: MountRootfsOptions): Promise<RootfsPaths> {
   mkdirSync(p.upper, { recursive: true });
   mkdirSync(p.work, { recursive: true });
   chownSync(p.upper, o.idShift, o.idShift);
-  await hostCommand("mount", [
-    "-t",
-    "overlay",
-    "overlay",
-    "-o",
-    `lowerdir=${o.lowerdir},upperdir=${p.upper},workdir=${p.work}`,
-    p.rootfs,
-  ]);
+  // Relative paths: the options are shown verbatim in the sandbox's /proc/self/mountinfo, and
+  // there they must not tell where the host keeps its templates and sandboxes.
+  rmSync(join(o.dir, LOWER_LINK), { force: true });
+  symlinkSync(o.lowerdir, join(o.dir, LOWER_LINK));
+  await hostCommand(
+    "mount",
+    [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${LOWER_LINK},upperdir=${relative(o.dir, p.upper)},workdir=${relative(o.dir, p.work)}`,
+      p.rootfs,
+    ],
+    { cwd: o.dir },
+  );
   return p;
 }
 

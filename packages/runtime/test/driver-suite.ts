@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SandpitError } from "@sandpit/protocol";
 import { createLocalRuntime, type LocalRuntime } from "../src/index.js";
-import { hostLeftovers, sharedRules } from "./host-leftovers.js";
+import { hostLeftovers, sharedMounts, sharedRules } from "./host-leftovers.js";
 
 /** Where built templates are cached for every run on this host. */
 export const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates";
@@ -116,6 +116,7 @@ export function driverSuite(traits: DriverTraits): void {
       await rt.close();
       assert.deepEqual(hostLeftovers(prefix, dataDir), []);
       assert.deepEqual(sharedRules(prefix), []);
+      assert.deepEqual(sharedMounts(dataDir), []);
       assert.ok(!existsSync(`/sys/fs/cgroup/memory/${prefix}`), "the prefix's parent cgroup is left");
       rmSync(dataDir, { recursive: true, force: true });
     });
@@ -171,6 +172,12 @@ export function driverSuite(traits: DriverTraits): void {
           `cat ${marker}; cat /proc/1/root${marker}; ls /proc/1/root/tmp`,
         ]);
         assert.doesNotMatch(read.stdout, /host secret/);
+        // Mount options and roots name no host path: not the data dir, the templates, nor init's.
+        const mounts = await rt.exec(a, ["cat", "/proc/self/mountinfo"]);
+        assert.equal(mounts.code, 0);
+        for (const hostPath of [dataDir, TEMPLATES_DIR, "/usr/bin"]) {
+          assert.ok(!mounts.stdout.includes(hostPath), `mountinfo names ${hostPath}:\n${mounts.stdout}`);
+        }
         const ps = await rt.exec(a, ["ps", "-eo", "args"]);
         assert.equal(ps.code, 0);
         assert.doesNotMatch(ps.stdout, new RegExp(`sleep ${1000 + process.pid}`));
@@ -372,7 +379,14 @@ export function driverSuite(traits: DriverTraits): void {
             encoding: "utf8",
           },
         );
-        for (const pid of procs.split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+        for (const pid of procs.split("\n").filter(Boolean)) {
+          try {
+            process.kill(Number(pid), "SIGKILL");
+          } catch (e) {
+            // Gone already: its init died first and the kernel took the rest of its namespace.
+            if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+          }
+        }
         const deadline = Date.now() + 5000;
         while ((await rt.get(id)).status !== "stopped" && Date.now() < deadline)
           await new Promise((r) => setTimeout(r, 50));

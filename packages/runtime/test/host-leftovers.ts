@@ -71,6 +71,15 @@ export function hostLeftovers(prefix: string, dataDir: string, onlyId?: string):
   return [...new Set(found)];
 }
 
+/** The overlays through which sandboxes see host files (the runtime unmounts them on close). */
+export function sharedMounts(dataDir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((point): point is string => !!point?.startsWith(`${dataDir}/binds/`))
+    .map((point) => `mount ${point}`);
+}
+
 /** Firewall rules of a prefix's shared chains (the runtime removes them on close). */
 export function sharedRules(prefix: string): string[] {
   const p = prefix.toUpperCase();

@@ -64,8 +64,9 @@ function memoryDriver(canCheckpoint: boolean) {
       }
       await step(id, "checkpoint", ["running", "paused"], "checkpointed");
     },
+    halt: (id) => step(id, "halt", ["running", "paused", "halted"], "halted"),
     async restore(id) {
-      await step(id, "restore", ["checkpointed"], "running");
+      await step(id, "restore", ["checkpointed", "halted"], "running");
       return info(id);
     },
     async remove(id) {
@@ -88,6 +89,7 @@ function memoryDriver(canCheckpoint: boolean) {
 function agentsOf(driver: SandboxDriver): AgentSandboxes {
   return {
     start: (spec) => driver.create({ id: spec.id, template: spec.template, command: ["agent"] }),
+    reboot: (id) => driver.restore(id),
     async init() {},
     healthy: async () => true,
     async warmUp() {},
@@ -145,10 +147,38 @@ describe("pause tiers", () => {
       secure: true,
       allowInternetAccess: null,
       autoPause: false,
+      autoPauseMemory: true,
       autoResume: false,
     });
     return { ...mem, severed, id: created.id, manager };
   }
+
+  test("a pause without memory halts at once, never moves tiers, and resume boots it afresh", async () => {
+    for (const canCheckpoint of [true, false]) {
+      const s = await start(canCheckpoint, 20);
+      assert.deepEqual(await s.manager.pause(teamId, s.id, { memory: false }), { memory: "none" });
+      const paused = await store.getSandbox(s.id);
+      assert.equal(paused?.state, "paused");
+      assert.equal(paused?.pauseTier, "files");
+      assert.equal(s.sandboxes.get(s.id), "halted");
+      assert.deepEqual(s.severed, [s.id]);
+      // Nothing to wake for traffic, whatever the sandbox asked for.
+      assert.deepEqual(s.manager.route(s.id), { state: "paused", autoResume: false });
+      await new Promise((r) => setTimeout(r, 80));
+      assert.ok(!s.calls.some((c) => c.startsWith("checkpoint")), s.calls.join());
+      const { record, resumed } = await s.manager.connect(teamId, s.id, 60);
+      assert.equal(resumed, true);
+      assert.equal(record.state, "running");
+      assert.equal(record.pauseTier, null);
+      assert.equal(s.sandboxes.get(s.id), "running");
+      assert.deepEqual(
+        s.calls.filter((c) => c.endsWith(s.id)),
+        [`halt ${s.id}`, `restore ${s.id}`],
+      );
+      s.manager.close();
+      manager = undefined;
+    }
+  });
 
   test("pause freezes at once (warm) and moves to disk when the grace period ends (cold)", async () => {
     const s = await start(true, 50);

@@ -129,9 +129,10 @@ export function registerSandboxCommands(program: Command): void {
 
   clientCommand(program, "pause <id>")
     .description("pause a sandbox: its processes and files are kept")
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      await Sandbox.pause(id, clientOf(cmd));
-      print(`paused ${id}`);
+    .option("--no-memory", "keep only the files: its processes end, and resume boots it afresh")
+    .action(async (id: string, opts: { memory: boolean }, cmd: Command) => {
+      await Sandbox.pause(id, { ...clientOf(cmd), keepMemory: opts.memory });
+      print(opts.memory ? `paused ${id}` : `paused ${id} (files only)`);
     });
 
   clientCommand(program, "resume <id>")

@@ -117,6 +117,7 @@ export function registerRestApi(app: FastifyInstance, deps: RestApiDeps): void {
         secure: body.secure ?? false,
         allowInternetAccess: body.allow_internet_access ?? null,
         autoPause: body.autoPause ?? false,
+        autoPauseMemory: body.autoPauseMemory ?? true,
         autoResume: body.autoResume?.enabled ?? false,
       });
       return reply.code(201).send(created(record));
@@ -317,16 +318,19 @@ export function registerRestApi(app: FastifyInstance, deps: RestApiDeps): void {
     "/sandboxes/:sandboxID/pause",
     {
       schema: {
-        summary: "Pause a sandbox with its memory",
+        summary: "Pause a sandbox, with its memory unless `memory` is false",
         params: sandboxParams,
         body: pauseBody,
         response: noContent,
       },
     },
     async (request, reply) => {
-      const outcome = await manager.pause(teamOf(request).id, request.params.sandboxID);
+      const outcome = await manager.pause(teamOf(request).id, request.params.sandboxID, {
+        memory: request.body?.memory,
+      });
       // E2B's answer has no body; where the memory went is told beside it. `ram`: frozen for
-      // as long as it is paused (runc); `disk`: frozen, then checkpointed after a grace period.
+      // as long as it is paused (runc); `disk`: frozen, then checkpointed after a grace period;
+      // `none`: `{memory: false}`, only the files are kept and resume boots afresh.
       return reply.code(204).header("x-sandpit-pause-memory", outcome.memory).send();
     },
   );

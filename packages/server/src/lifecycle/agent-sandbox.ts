@@ -28,6 +28,11 @@ export interface AgentSandboxes {
   start(spec: AgentSandboxSpec): Promise<SandboxInfo>;
   /** Gives the agent its identity; `accessToken` must be the one the agent already has, if any. */
   init(address: string, init: AgentInit, currentToken?: string): Promise<void>;
+  /**
+   * Boots a halted sandbox afresh on its kept files and returns once its agent answers
+   * `/health`; on failure it is halted again.
+   */
+  reboot(runtimeId: string): Promise<SandboxInfo>;
   /** Whether the agent answers `/health` now. */
   healthy(address: string): Promise<boolean>;
   /**
@@ -99,8 +104,31 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
     }
   }
 
+  async function ready(id: string, address: string): Promise<void> {
+    const deadline = Date.now() + readyTimeoutMs;
+    // The agent is up within tens of milliseconds; polling often keeps create fast.
+    while (!(await healthy(address))) {
+      if (Date.now() > deadline) {
+        throw new SandpitError("unavailable", `the agent of sandbox ${id} did not start in time`);
+      }
+      await new Promise((r) => setTimeout(r, 3));
+    }
+  }
+
   return {
     healthy,
+
+    async reboot(runtimeId) {
+      const info = await driver.restore(runtimeId);
+      try {
+        await ready(runtimeId, info.address);
+      } catch (e) {
+        // Back to halted, its files intact, so a later resume can try again.
+        await driver.halt(runtimeId).catch(() => undefined);
+        throw e;
+      }
+      return info;
+    },
 
     async start(spec) {
       if (!existsSync(join(agentDir, "agent.mjs"))) {
@@ -118,14 +146,7 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
         binds: [{ source: agentDir, target: MOUNT }],
       });
       try {
-        const deadline = Date.now() + readyTimeoutMs;
-        // The agent is up within tens of milliseconds; polling often keeps create fast.
-        while (!(await healthy(info.address))) {
-          if (Date.now() > deadline) {
-            throw new SandpitError("unavailable", `the agent of sandbox ${spec.id} did not start in time`);
-          }
-          await new Promise((r) => setTimeout(r, 3));
-        }
+        await ready(spec.id, info.address);
         return info;
       } catch (e) {
         await driver.remove(spec.id);

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ENVD_VERSION, SandpitError } from "@sandpit/protocol";
-import type { SandboxDriver } from "@sandpit/runtime";
+import type { SandboxDriver, SandboxStatus } from "@sandpit/runtime";
 import type { Logger } from "pino";
 import { generateAccessToken } from "../auth/api-keys.js";
-import type { SandboxRecord, Store } from "../store/index.js";
+import type { PauseTier, SandboxRecord, Store } from "../store/index.js";
 import type { TemplateCatalog } from "../template-catalog.js";
 import type { AgentInit, AgentSandboxes } from "./agent-sandbox.js";
 import { createEndTimers } from "./end-timers.js";
@@ -19,6 +19,8 @@ export interface CreateSandboxRequest {
   secure: boolean;
   allowInternetAccess: boolean | null;
   autoPause: boolean;
+  /** Whether the pause at the end of life keeps memory; false keeps only the files. */
+  autoPauseMemory: boolean;
   autoResume: boolean;
 }
 
@@ -40,8 +42,11 @@ export interface PausePolicy {
 
 /** What a pause did with the sandbox's memory, for the API's answer. */
 export interface PauseOutcome {
-  /** `ram` where memory stays in RAM for as long as it is paused (no checkpoint: runc). */
-  memory: "ram" | "disk";
+  /**
+   * `ram` where memory stays in RAM for as long as it is paused (no checkpoint: runc); `disk`
+   * where it moves there after a grace period; `none` for a filesystem-only pause.
+   */
+  memory: "ram" | "disk" | "none";
 }
 
 /** The policy a server uses unless told otherwise (config.ts has the same defaults). */
@@ -69,7 +74,8 @@ export interface SandboxManager {
   ): Promise<{ record: SandboxRecord; resumed: boolean }>;
   /** Deprecated resume: paused only; a running sandbox is a conflict. */
   resume(teamId: string, id: string, timeoutSec: number, autoPause?: boolean): Promise<SandboxRecord>;
-  pause(teamId: string, id: string): Promise<PauseOutcome>;
+  /** `memory: false` keeps only the files: every process ends, and resume boots afresh. */
+  pause(teamId: string, id: string, options?: { memory?: boolean }): Promise<PauseOutcome>;
   /** Changes the pause policy; frozen sandboxes follow the new grace period at once. */
   configurePause(policy: Partial<PausePolicy>): void;
   /** Where the proxy sends this sandbox's traffic. */
@@ -233,8 +239,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
           return;
         }
         if (record.autoPause) {
-          await event(id, "end of life reached: pausing");
-          await pauseLocked(record);
+          await event(id, `end of life reached: pausing${record.autoPauseMemory ? "" : " (files only)"}`);
+          await pauseLocked(record, record.autoPauseMemory);
         } else {
           await event(id, "end of life reached: killing");
           await killLocked(record);
@@ -256,6 +262,10 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     await driver.remove(record.runtimeId);
     await store.deleteSandbox(record.id);
     log(record.id).info("killed");
+  }
+
+  function tierOf(status: SandboxStatus | undefined): PauseTier {
+    return status === "checkpointed" ? "cold" : status === "halted" ? "files" : "warm";
   }
 
   function retentionEnd(record: SandboxRecord): number | undefined {
@@ -340,15 +350,17 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     }
   }
 
-  async function pauseLocked(record: SandboxRecord): Promise<void> {
+  async function pauseLocked(record: SandboxRecord, keepMemory: boolean): Promise<void> {
     await store.updateSandbox(record.id, { state: "pausing" }, { expectState: "running" });
     timers.cancel(record.id);
-    live.set(record.id, { state: "paused", autoResume: record.autoResume });
+    live.set(record.id, pausedRoute(record, keepMemory ? "warm" : "files"));
     options.sever(record.id);
     let info: Awaited<ReturnType<SandboxDriver["get"]>>;
     try {
       // The warm tier: a freeze answers at once; the move to disk happens later, unwaited.
-      await driver.pause(record.runtimeId);
+      // Without memory: every process ends now, the files stay.
+      if (keepMemory) await driver.pause(record.runtimeId);
+      else await driver.halt(record.runtimeId);
       info = await driver.get(record.runtimeId);
     } catch (e) {
       await store.updateSandbox(record.id, { state: "running" });
@@ -360,12 +372,17 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       state: "paused",
       pausedAt: now,
       endAt: now,
-      pauseTier: "warm",
+      pauseTier: keepMemory ? "warm" : "files",
       checkpointPath: info.checkpointDir ?? null,
       layerPath: info.layerDir ?? null,
     });
     armPaused(paused);
-    void event(record.id, "paused");
+    void event(record.id, keepMemory ? "paused" : "paused (files only)");
+  }
+
+  /** A filesystem-only pause has no memory to wake for traffic: it resumes only when asked. */
+  function pausedRoute(record: SandboxRecord, tier: PauseTier | null): LiveRoute {
+    return { state: "paused", autoResume: record.autoResume && tier !== "files" };
   }
 
   async function resumeLocked(
@@ -378,16 +395,20 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     warm.delete(record.id);
     try {
       let info = await driver.get(record.runtimeId);
-      const cold = info.status === "checkpointed";
+      const from = info.status;
       const began = performance.now();
-      if (cold) info = await driver.restore(record.runtimeId);
-      else if (info.status === "paused") await driver.resume(record.runtimeId);
-      // Restore and thaw keep the sandbox's address.
+      if (from === "checkpointed") info = await driver.restore(record.runtimeId);
+      else if (from === "halted") info = await agents.reboot(record.runtimeId);
+      else if (from === "paused") await driver.resume(record.runtimeId);
+      // Restore, reboot and thaw keep the sandbox's address.
       const address = info.address;
-      // A thawed agent never stopped knowing its identity; a restored one gets it (and the
-      // time) again, as E2B's control plane does on every resume.
+      // A thawed agent never stopped knowing its identity; a restored or rebooted one gets it
+      // (and the time) again, as E2B's control plane does on every resume. A rebooted agent
+      // has no token yet.
       const thawed = performance.now();
-      if (cold) await agents.init(address, initOf(record), record.accessToken ?? undefined);
+      if (from === "checkpointed")
+        await agents.init(address, initOf(record), record.accessToken ?? undefined);
+      else if (from === "halted") await agents.init(address, initOf(record));
       const updated = await store.updateSandbox(record.id, {
         state: "running",
         address,
@@ -398,9 +419,15 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       });
       setRunning(updated);
       const ms = (since: number) => (performance.now() - since).toFixed(1);
+      const [where, step] =
+        from === "checkpointed"
+          ? ["disk", "restore"]
+          : from === "halted"
+            ? ["files", "boot"]
+            : ["RAM", "thaw"];
       void event(
         record.id,
-        `resumed from ${cold ? "disk" : "RAM"} in ${ms(began)} ms (${cold ? "restore" : "thaw"} ${(thawed - began).toFixed(1)} ms)`,
+        `resumed from ${where} in ${ms(began)} ms (${step} ${(thawed - began).toFixed(1)} ms)`,
       );
       options.onRunning?.(record.id);
       return updated;
@@ -408,7 +435,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       // Still paused in one tier or the other: say which, and arm its timers again.
       const status = (await driver.get(record.runtimeId).catch(() => undefined))?.status;
       if (status === "running") await driver.pause(record.runtimeId).catch(() => undefined);
-      const tier = status === "checkpointed" ? ("cold" as const) : ("warm" as const);
+      const tier = tierOf(status);
       await store
         .updateSandbox(record.id, { state: "paused", pauseTier: tier })
         .then(armPaused)
@@ -445,6 +472,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       secure: request.secure,
       allowInternetAccess: request.allowInternetAccess,
       autoPause: request.autoPause,
+      autoPauseMemory: request.autoPauseMemory,
       autoResume: request.autoResume,
       cpuCount: template.cpuCount,
       memoryMB: template.memoryMB,
@@ -493,13 +521,16 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     });
   }
 
-  async function adoptPaused(record: SandboxRecord, status: "paused" | "checkpointed"): Promise<void> {
+  async function adoptPaused(
+    record: SandboxRecord,
+    status: "paused" | "checkpointed" | "halted",
+  ): Promise<void> {
     const adopted = await store.updateSandbox(record.id, {
       state: "paused",
       pausedAt: record.pausedAt ?? Date.now(),
-      pauseTier: status === "checkpointed" ? "cold" : "warm",
+      pauseTier: tierOf(status),
     });
-    live.set(record.id, { state: "paused", autoResume: record.autoResume });
+    live.set(record.id, pausedRoute(adopted, adopted.pauseTier));
     armPaused(adopted);
     log(record.id).info(`adopted a paused sandbox (${adopted.pauseTier ?? "?"})`);
   }
@@ -529,11 +560,13 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
           l.info("adopted a running sandbox");
           return;
         }
-        if (status === "paused" || status === "checkpointed") return adoptPaused(record, status);
+        if (status === "paused" || status === "checkpointed" || status === "halted")
+          return adoptPaused(record, status);
         return drop(`its sandbox is ${status}`);
       case "pausing":
       case "paused":
-        if (status === "paused" || status === "checkpointed") return adoptPaused(record, status);
+        if (status === "paused" || status === "checkpointed" || status === "halted")
+          return adoptPaused(record, status);
         if (status === "running" && record.state === "pausing") {
           // The pause never happened: it is still running, so it keeps running.
           const adopted = await store.updateSandbox(record.id, { state: "running" });
@@ -628,17 +661,18 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       });
     },
 
-    async pause(teamId, id) {
+    async pause(teamId, id, pauseOptions = {}) {
+      const keepMemory = pauseOptions.memory ?? true;
       await serialized(parseSandboxId(id), async () => {
         const record = await owned(teamId, id);
         if (record.state === "paused") {
           throw new SandpitError("aborted", `sandbox '${record.id}' is already paused`);
         }
         if (record.state !== "running") throw conflict(record);
-        void event(record.id, "pause requested");
-        await pauseLocked(record);
+        void event(record.id, `pause requested${keepMemory ? "" : " (files only)"}`);
+        await pauseLocked(record, keepMemory);
       });
-      return { memory: driver.canCheckpoint ? "disk" : "ram" };
+      return { memory: !keepMemory ? "none" : driver.canCheckpoint ? "disk" : "ram" };
     },
 
     configurePause(changes) {

@@ -38,6 +38,7 @@ export interface SandboxesTable {
   secure: number;
   allow_internet_access: number | null;
   auto_pause: number;
+  auto_pause_memory: number;
   auto_resume: number;
   cpu_count: number;
   memory_mb: number;
@@ -194,10 +195,21 @@ const pauseTiers: Migration = {
   },
 };
 
+// Whether the pause at the end of life keeps memory; older rows did.
+const autoPauseMemory: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable("sandboxes")
+      .addColumn("auto_pause_memory", "integer", (c) => c.notNull().defaultTo(1))
+      .execute();
+  },
+};
+
 /** Every SQLite migration by name, in the order they apply. */
 export const sqliteMigrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
   "0002_pause_tiers": pauseTiers,
+  "0003_auto_pause_memory": autoPauseMemory,
 };
 
 /** Hands the in-code migrations to Kysely's Migrator (no migration files to find at run time). */

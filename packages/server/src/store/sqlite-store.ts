@@ -31,6 +31,7 @@ import {
   type ListedState,
   type MetricSample,
   type NewSandbox,
+  type PauseTier,
   type SandboxLogLevel,
   type SandboxLogLine,
   type SandboxPatch,
@@ -594,6 +595,8 @@ function apiKeyFromRow(row: Selectable<ApiKeysTable>): ApiKeyRecord {
   };
 }
 
+const pauseTiers: readonly PauseTier[] = ["warm", "cold", "files"];
+
 function sandboxFromRow(row: Selectable<SandboxesTable>): SandboxRecord {
   return {
     id: row.id,
@@ -607,6 +610,7 @@ function sandboxFromRow(row: Selectable<SandboxesTable>): SandboxRecord {
     secure: row.secure !== 0,
     allowInternetAccess: row.allow_internet_access === null ? null : row.allow_internet_access !== 0,
     autoPause: row.auto_pause !== 0,
+    autoPauseMemory: row.auto_pause_memory !== 0,
     autoResume: row.auto_resume !== 0,
     cpuCount: row.cpu_count,
     memoryMB: row.memory_mb,
@@ -618,7 +622,7 @@ function sandboxFromRow(row: Selectable<SandboxesTable>): SandboxRecord {
     startedAt: row.started_at,
     endAt: row.end_at,
     pausedAt: row.paused_at,
-    pauseTier: row.pause_tier === "warm" || row.pause_tier === "cold" ? row.pause_tier : null,
+    pauseTier: pauseTiers.find((t) => t === row.pause_tier) ?? null,
     checkpointPath: row.checkpoint_path,
     layerPath: row.layer_path,
     createdAt: row.created_at,
@@ -637,6 +641,7 @@ const sandboxColumns = {
   secure: "secure",
   allowInternetAccess: "allow_internet_access",
   autoPause: "auto_pause",
+  autoPauseMemory: "auto_pause_memory",
   autoResume: "auto_resume",
   cpuCount: "cpu_count",
   memoryMB: "memory_mb",
@@ -677,6 +682,7 @@ function sandboxToRow(sandbox: NewSandbox, at: number): Insertable<SandboxesTabl
     envVars: sandbox.envVars ?? {},
     accessToken: sandbox.accessToken ?? null,
     allowInternetAccess: sandbox.allowInternetAccess ?? null,
+    autoPauseMemory: sandbox.autoPauseMemory ?? true,
     address: sandbox.address ?? null,
     pausedAt: sandbox.pausedAt ?? null,
     pauseTier: sandbox.pauseTier ?? null,

@@ -20,8 +20,11 @@ export const sandboxStates = [
 /** One lifecycle state of a sandbox; only `running` and `paused` are ever shown to clients. */
 export type SandboxState = (typeof sandboxStates)[number];
 
-/** Where a paused sandbox's memory is: frozen in RAM, or checkpointed to disk. */
-export type PauseTier = "warm" | "cold";
+/**
+ * Where a paused sandbox's memory is: frozen in RAM (`warm`), checkpointed to disk (`cold`),
+ * or dropped, only its files kept (`files`: resume boots it afresh).
+ */
+export type PauseTier = "warm" | "cold" | "files";
 
 /** The states a client sees in GET /sandboxes/{id} and GET /v2/sandboxes (spec §3.2). */
 export type ListedState = "running" | "paused";
@@ -87,6 +90,8 @@ export interface SandboxRecord {
   /** Echo of the create flag; null when the client never gave it. */
   readonly allowInternetAccess: boolean | null;
   readonly autoPause: boolean;
+  /** Whether the pause at the end of life keeps memory (else only the files: a cold boot on resume). */
+  readonly autoPauseMemory: boolean;
   readonly autoResume: boolean;
   readonly cpuCount: number;
   readonly memoryMB: number;
@@ -101,7 +106,7 @@ export interface SandboxRecord {
   readonly startedAt: number;
   readonly endAt: number;
   readonly pausedAt: number | null;
-  /** Paused only: `warm` (frozen, memory in RAM) or `cold` (memory in a checkpoint on disk). */
+  /** Paused only: `warm` (frozen, memory in RAM), `cold` (memory on disk) or `files` (no memory). */
   readonly pauseTier: PauseTier | null;
   /** Host directory of the checkpoint image, where the driver keeps one. */
   readonly checkpointPath: string | null;
@@ -111,9 +116,10 @@ export interface SandboxRecord {
   readonly updatedAt: number;
 }
 
-// Fields a new sandbox may leave out: nullable ones default to null, maps to {}.
+// Fields a new sandbox may leave out: nullable ones default to null, maps to {}, autoPauseMemory to true.
 type DefaultedOnInsert =
   | "alias"
+  | "autoPauseMemory"
   | "metadata"
   | "envVars"
   | "accessToken"

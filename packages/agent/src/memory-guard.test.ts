@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { largestCommand, type ProcessSample, startMemoryGuard } from "./memory-guard.js";
+
+const MiB = 2 ** 20;
+const agent = 2;
+const spared = new Set([1, agent]);
+
+// init(1) ─ agent(2) ─┬ sh(10) ─ python(11) ─ python(12)
+//                     └ sh(20) ─ big(21)
+//           daemon(30, left to init)
+const table: ProcessSample[] = [
+  { pid: 1, ppid: 0, rssBytes: 1 * MiB },
+  { pid: agent, ppid: 1, rssBytes: 900 * MiB },
+  { pid: 10, ppid: agent, rssBytes: 1 * MiB },
+  { pid: 11, ppid: 10, rssBytes: 100 * MiB },
+  { pid: 12, ppid: 11, rssBytes: 100 * MiB },
+  { pid: 20, ppid: agent, rssBytes: 1 * MiB },
+  { pid: 21, ppid: 20, rssBytes: 150 * MiB },
+  { pid: 30, ppid: 1, rssBytes: 120 * MiB },
+];
+
+test("a command's whole tree is weighed together; init and the agent never are", () => {
+  const victim = largestCommand(table, spared);
+  assert.equal(victim?.pid, 10);
+  assert.equal(victim?.rssBytes, 201 * MiB);
+  assert.deepEqual(victim?.pids, [10, 11, 12]);
+});
+
+test("a daemon left to init is a command of its own", () => {
+  const victim = largestCommand(
+    table.filter((p) => p.pid < 10 || p.pid === 30),
+    spared,
+  );
+  assert.deepEqual(victim?.pids, [30]);
+});
+
+test("nothing to kill but init and the agent: no victim", () => {
+  assert.equal(largestCommand(table.slice(0, 2), spared), undefined);
+});
+
+test("a parent cycle in a racy table does not hang", () => {
+  const victim = largestCommand(
+    [
+      { pid: 40, ppid: 41, rssBytes: MiB },
+      { pid: 41, ppid: 40, rssBytes: MiB },
+    ],
+    spared,
+  );
+  assert.ok(victim);
+});
+
+test("over its budget the guard kills the largest command once, then watches again", async () => {
+  let usage = 500 * MiB;
+  const killed: number[] = [];
+  const guard = startMemoryGuard({
+    limitBytes: 800 * MiB,
+    readUsage: () => usage,
+    listProcesses: () => table,
+    kill: (pid) => {
+      killed.push(pid);
+      usage = 300 * MiB;
+    },
+    protectedPids: [agent],
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 120));
+    assert.deepEqual(killed, [], "under budget nothing dies");
+    usage = 900 * MiB;
+    const deadline = Date.now() + 2000;
+    while (killed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(killed, [10, 11, 12]);
+  } finally {
+    guard.stop();
+  }
+});
+
+test("an unreadable usage file stops nothing and kills nothing", async () => {
+  const killed: number[] = [];
+  const guard = startMemoryGuard({
+    limitBytes: MiB,
+    readUsage: () => {
+      throw new Error("ENOENT");
+    },
+    listProcesses: () => table,
+    kill: (pid) => killed.push(pid),
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  guard.stop();
+  assert.deepEqual(killed, []);
+});
