@@ -255,5 +255,53 @@ export function e2bSdkSuite(runtime: "runsc" | "runc", addressPool: string): voi
         code: 502,
       });
     });
+
+    test("network.allowPublicTraffic false: its ports need the traffic token, the SDK's calls do not", async () => {
+      const priv = await Sandbox.create({ network: { allowPublicTraffic: false } });
+      try {
+        const traffic = priv.trafficAccessToken ?? "";
+        assert.match(traffic, /^[A-Za-z0-9_-]{32}$/);
+        assert.equal((await Sandbox.getInfo(priv.sandboxId)).network?.allowPublicTraffic, false);
+        assert.equal((await sbx.getInfo()).network?.allowPublicTraffic, true);
+        await priv.files.write("/home/user/www/a.txt", "private");
+        await priv.commands.run("python3 -m http.server 8000 --directory /home/user/www", {
+          background: true,
+        });
+        const host = `8000-${priv.sandboxId}.${live.domain}`;
+        const get = (token?: string) =>
+          curl([
+            "-H",
+            `Host: ${host}`,
+            ...(token === undefined ? [] : ["-H", `e2b-traffic-access-token: ${token}`]),
+            `${live.url}/a.txt`,
+          ]);
+        const served = (when: string) =>
+          eventually(`the private server ${when}`, async () => {
+            const r = await get(traffic);
+            return r.status === 200 ? r : undefined;
+          });
+        assert.equal((await served("at start")).body, "private");
+        // No token, a wrong one, and the id of another sandbox are no traffic token.
+        for (const token of [undefined, "wrong", sbx.sandboxId]) {
+          const refused = await get(token);
+          assert.equal(refused.status, 403);
+          assert.equal(JSON.parse(refused.body).code, 403);
+        }
+        // Kept across pause and resume, like the envd token.
+        await priv.pause();
+        const again = await Sandbox.connect(priv.sandboxId);
+        assert.equal(again.trafficAccessToken, traffic);
+        // The server kept running through the pause (memory kept): it answers the token again.
+        assert.equal((await served("after resume")).body, "private");
+        assert.equal((await get()).status, 403);
+        // Without a secure sandbox the agent's port would be open: refused at create.
+        await assert.rejects(
+          Sandbox.create({ secure: false, network: { allowPublicTraffic: false } }),
+          (e: unknown) => e instanceof Error && /allowPublicTraffic/.test(e.message),
+        );
+      } finally {
+        await priv.kill();
+      }
+    });
   });
 }

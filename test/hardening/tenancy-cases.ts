@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, describe, test } from "node:test";
+import { Sandbox } from "e2b";
+import { eventually } from "../compat/live-server.js";
 import { apiCall, envdFetch, type HardeningContext, tokenOf } from "./hardening-context.js";
 
 // envd's exact refusal (spec §5), for requests that carry no token or the wrong one.
@@ -160,6 +162,45 @@ export function tenancyCases(ctx: () => HardeningContext): void {
       assert.ok(res.status === 401 || /unauthenticated/.test(text), `${res.status} ${text}`);
       const check = await attacker.commands.run("test -e /tmp/sphd-intruder; echo $?");
       assert.equal(check.stdout.trim(), "1");
+    });
+
+    test("ports that are not public: no token, another sandbox's traffic or envd token, a near miss → 403", async () => {
+      const { live } = ctx();
+      const [priv, other] = await Promise.all(
+        [0, 1].map(() => Sandbox.create({ network: { allowPublicTraffic: false } })),
+      );
+      try {
+        const mine = priv?.trafficAccessToken ?? "";
+        const theirs = other?.trafficAccessToken ?? "";
+        assert.notEqual(mine, theirs);
+        await priv?.commands.run(
+          "mkdir -p /tmp/www && echo secret > /tmp/www/s && python3 -m http.server 8000 -d /tmp/www",
+          {
+            background: true,
+          },
+        );
+        const get = (token?: string) =>
+          fetch(`${live.url}/s`, {
+            headers: {
+              "e2b-sandbox-id": priv?.sandboxId ?? "",
+              "e2b-sandbox-port": "8000",
+              ...(token === undefined ? {} : { "e2b-traffic-access-token": token }),
+            },
+          });
+        const ok = await eventually("the private server", async () => {
+          const res = await get(mine);
+          return res.status === 200 ? res : undefined;
+        });
+        assert.equal(await ok.text(), "secret\n");
+        const nearMiss = `${mine.slice(0, -1)}${mine.endsWith("A") ? "B" : "A"}`;
+        for (const token of [undefined, "", theirs, nearMiss, await tokenOf(live, priv?.sandboxId ?? "")]) {
+          const res = await get(token);
+          assert.equal(res.status, 403, String(token));
+          assert.doesNotMatch(await res.text(), /secret/);
+        }
+      } finally {
+        await Promise.all([priv?.kill(), other?.kill()]);
+      }
     });
 
     describe("file URL signatures (spec §5.4/§5.6)", () => {

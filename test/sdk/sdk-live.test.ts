@@ -379,6 +379,31 @@ describe("@sandpit/sdk against a live server (runc)", { skip: notRoot, timeout: 
     }
   });
 
+  test("network.allowPublicTraffic false: trafficAccessToken opens the sandbox's ports", async () => {
+    const priv = await Sandbox.create({ ...opts, network: { allowPublicTraffic: false } });
+    try {
+      assert.match(priv.trafficAccessToken ?? "", /^[A-Za-z0-9_-]{32}$/);
+      await priv.commands.run(
+        "mkdir -p /tmp/www && echo hi > /tmp/www/a && cd /tmp/www && python3 -m http.server 8000",
+        {
+          background: true,
+        },
+      );
+      const url = `${live.url}/a`;
+      const get = (headers: Record<string, string>) =>
+        fetch(url, { headers: { "e2b-sandbox-id": priv.sandboxId, "e2b-sandbox-port": "8000", ...headers } });
+      const open = await eventually("the server", async () => {
+        const res = await get({ "e2b-traffic-access-token": priv.trafficAccessToken ?? "" });
+        return res.status === 200 ? res : undefined;
+      });
+      assert.equal(await open.text(), "hi\n");
+      assert.equal((await get({})).status, 403);
+      assert.equal((await Sandbox.connect(priv.sandboxId, opts)).trafficAccessToken, priv.trafficAccessToken);
+    } finally {
+      await priv.kill();
+    }
+  });
+
   test("wrong or missing API key: AuthenticationError", async () => {
     const wrong = { ...opts, apiKey: "e2b_0000000000000000000000000000000000000000" };
     await assert.rejects(Sandbox.getInfo(sbx.sandboxId, wrong), AuthenticationError);

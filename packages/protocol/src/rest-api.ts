@@ -20,6 +20,8 @@ export interface NewSandbox {
   autoPauseMemory?: boolean;
   autoResume?: { enabled: boolean };
   mcp?: Record<string, unknown> | null;
+  /** `allowPublicTraffic: false`: the sandbox's ports (not the agent's) need the traffic token. */
+  network?: { allowPublicTraffic?: boolean };
 }
 
 /** Answer of create, connect and resume. */
@@ -31,6 +33,8 @@ export interface SandboxCreated {
   envdVersion: string;
   alias?: string;
   envdAccessToken?: string;
+  /** Present when the sandbox refuses public traffic: send it as `e2b-traffic-access-token`. */
+  trafficAccessToken?: string | null;
   domain?: string | null;
 }
 
@@ -60,6 +64,7 @@ export interface SandboxDetail extends ListedSandbox {
   allowInternetAccess?: boolean | null;
   domain?: string | null;
   lifecycle?: { autoResume: boolean; onTimeout: "kill" | "pause" };
+  network?: { allowPublicTraffic: boolean };
 }
 
 /** One sample of GET /sandboxes/{id}/metrics. */

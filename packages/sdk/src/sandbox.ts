@@ -42,6 +42,12 @@ export interface SandboxOptions extends ConnectionOptions {
   allowInternetAccess?: boolean;
   /** Pause instead of kill at the end of the timeout. */
   autoPause?: boolean;
+  /**
+   * `allowPublicTraffic: false`: the sandbox's own ports answer only requests carrying its
+   * `trafficAccessToken` in the `e2b-traffic-access-token` header (the SDK's calls are not
+   * affected). Needs `secure`.
+   */
+  network?: { allowPublicTraffic?: boolean };
 }
 
 /** Options of `Sandbox.connect`. */
@@ -150,6 +156,7 @@ interface SandboxParams {
   sandboxDomain: string | undefined;
   envdVersion: string;
   accessToken: string | undefined;
+  trafficAccessToken?: string | undefined;
 }
 
 function seconds(ms: number): number {
@@ -192,6 +199,8 @@ export class Sandbox {
   readonly commands: Commands;
   /** Terminals in the sandbox. */
   readonly pty: Pty;
+  /** Token for the sandbox's own ports when they are not public (`network.allowPublicTraffic: false`). */
+  readonly trafficAccessToken: string | undefined;
   readonly #config: ConnectionConfig;
   readonly #envd: EnvdClient;
   readonly #accessToken: string | undefined;
@@ -201,6 +210,7 @@ export class Sandbox {
     this.sandboxId = params.sandboxId;
     this.sandboxDomain = params.sandboxDomain || params.config.domain;
     this.#accessToken = params.accessToken;
+    this.trafficAccessToken = params.trafficAccessToken;
     this.#envd = createEnvdClient({
       config: params.config,
       sandboxId: params.sandboxId,
@@ -246,6 +256,7 @@ export class Sandbox {
         secure: options?.secure ?? true,
         allow_internet_access: options?.allowInternetAccess ?? true,
         autoPause: options?.autoPause,
+        ...(options?.network && { network: options.network }),
       },
       requestTimeoutMs: options?.requestTimeoutMs,
       signal: options?.signal,
@@ -262,6 +273,7 @@ export class Sandbox {
       sandboxDomain: created.domain || undefined,
       envdVersion: created.envdVersion,
       accessToken: created.envdAccessToken,
+      trafficAccessToken: created.trafficAccessToken ?? undefined,
     });
   }
 
@@ -284,6 +296,7 @@ export class Sandbox {
       sandboxDomain: created.domain || undefined,
       envdVersion: created.envdVersion,
       accessToken: created.envdAccessToken,
+      trafficAccessToken: created.trafficAccessToken ?? undefined,
     });
   }
 

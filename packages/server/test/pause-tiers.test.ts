@@ -149,6 +149,7 @@ describe("pause tiers", () => {
       autoPause: false,
       autoPauseMemory: true,
       autoResume: false,
+      allowPublicTraffic: true,
     });
     return { ...mem, severed, id: created.id, manager };
   }

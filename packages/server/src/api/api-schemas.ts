@@ -4,7 +4,10 @@ import { z } from "zod";
 
 const stringMap = z.record(z.string(), z.string());
 
-/** Body of POST /sandboxes. Unknown fields (network, iam, volumeMounts…) are accepted and ignored. */
+/**
+ * Body of POST /sandboxes. Unknown fields (iam, volumeMounts, and of `network` all but
+ * `allowPublicTraffic`) are accepted and ignored.
+ */
 export const newSandboxBody = z
   .object({
     templateID: z.string().min(1).max(256),
@@ -17,6 +20,7 @@ export const newSandboxBody = z
     autoPauseMemory: z.boolean().optional(),
     autoResume: z.object({ enabled: z.boolean() }).nullish(),
     mcp: z.record(z.string(), z.unknown()).nullish(),
+    network: z.looseObject({ allowPublicTraffic: z.boolean().optional() }).nullish(),
   })
   .refine((b) => b.autoPauseMemory !== false || b.autoPause === true, {
     message: "autoPauseMemory needs autoPause",
@@ -25,6 +29,11 @@ export const newSandboxBody = z
   .refine((b) => b.autoPauseMemory !== false || b.autoResume?.enabled !== true, {
     message: "autoPauseMemory false cannot be combined with autoResume",
     path: ["autoPauseMemory"],
+  })
+  // The agent's port is exempt from the traffic token: without its own token it would be open.
+  .refine((b) => b.network?.allowPublicTraffic !== false || b.secure === true, {
+    message: "allowPublicTraffic false needs a secure sandbox (secure: true)",
+    path: ["network", "allowPublicTraffic"],
   });
 
 /** Body of POST /sandboxes/{id}/timeout and /connect. */
@@ -79,6 +88,7 @@ export const sandboxCreated = z.object({
   envdVersion: z.string(),
   alias: z.string().optional(),
   envdAccessToken: z.string().optional(),
+  trafficAccessToken: z.string().nullable().optional(),
   domain: z.string().nullable().optional(),
 });
 
@@ -104,6 +114,7 @@ export const sandboxDetail = listedSandbox.extend({
   allowInternetAccess: z.boolean().nullable().optional(),
   domain: z.string().nullable().optional(),
   lifecycle: z.object({ autoResume: z.boolean(), onTimeout: z.enum(["kill", "pause"]) }).optional(),
+  network: z.object({ allowPublicTraffic: z.boolean() }).optional(),
 });
 
 /** One metric sample. */

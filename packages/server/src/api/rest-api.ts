@@ -84,6 +84,7 @@ export function registerRestApi(app: FastifyInstance, deps: RestApiDeps): void {
     envdVersion: record.envdVersion,
     ...(record.alias ? { alias: record.alias } : {}),
     ...(record.accessToken ? { envdAccessToken: record.accessToken } : {}),
+    ...(record.trafficAccessToken ? { trafficAccessToken: record.trafficAccessToken } : {}),
     domain,
   });
 
@@ -119,6 +120,7 @@ export function registerRestApi(app: FastifyInstance, deps: RestApiDeps): void {
         autoPause: body.autoPause ?? false,
         autoPauseMemory: body.autoPauseMemory ?? true,
         autoResume: body.autoResume?.enabled ?? false,
+        allowPublicTraffic: body.network?.allowPublicTraffic ?? true,
       });
       return reply.code(201).send(created(record));
     },
@@ -228,6 +230,7 @@ export function registerRestApi(app: FastifyInstance, deps: RestApiDeps): void {
           autoResume: record.autoResume,
           onTimeout: record.autoPause ? ("pause" as const) : ("kill" as const),
         },
+        network: { allowPublicTraffic: record.trafficAccessToken === null },
       };
     },
   );

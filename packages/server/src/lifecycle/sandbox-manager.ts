@@ -22,12 +22,17 @@ export interface CreateSandboxRequest {
   /** Whether the pause at the end of life keeps memory; false keeps only the files. */
   autoPauseMemory: boolean;
   autoResume: boolean;
+  /** False: the sandbox's own ports answer only requests carrying its traffic token. */
+  allowPublicTraffic: boolean;
 }
 
-/** Where the proxy sends a sandbox's traffic, decided without a store round trip. */
+/**
+ * Where the proxy sends a sandbox's traffic, decided without a store round trip;
+ * `trafficToken` when its ports are not public.
+ */
 export type LiveRoute =
-  | { state: "running"; address: string }
-  | { state: "paused"; autoResume: boolean }
+  | { state: "running"; address: string; trafficToken?: string }
+  | { state: "paused"; autoResume: boolean; trafficToken?: string }
   | { state: "gone" };
 
 /** When a paused sandbox moves from RAM to disk, and how long it is kept. */
@@ -212,7 +217,11 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
 
   function setRunning(record: SandboxRecord): void {
     if (!record.address) return;
-    live.set(record.id, { state: "running", address: record.address });
+    live.set(record.id, {
+      state: "running",
+      address: record.address,
+      ...(record.trafficAccessToken ? { trafficToken: record.trafficAccessToken } : {}),
+    });
     if (record.accessToken) tokens.set(record.id, record.accessToken);
     timers.set(record.id, record.endAt);
   }
@@ -382,7 +391,11 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
 
   /** A filesystem-only pause has no memory to wake for traffic: it resumes only when asked. */
   function pausedRoute(record: SandboxRecord, tier: PauseTier | null): LiveRoute {
-    return { state: "paused", autoResume: record.autoResume && tier !== "files" };
+    return {
+      state: "paused",
+      autoResume: record.autoResume && tier !== "files",
+      ...(record.trafficAccessToken ? { trafficToken: record.trafficAccessToken } : {}),
+    };
   }
 
   async function resumeLocked(
@@ -469,6 +482,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       metadata: request.metadata,
       envVars: request.envVars,
       accessToken: request.secure ? generateAccessToken() : null,
+      trafficAccessToken: request.allowPublicTraffic ? null : generateAccessToken(),
       secure: request.secure,
       allowInternetAccess: request.allowInternetAccess,
       autoPause: request.autoPause,

@@ -2,7 +2,8 @@ import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the message. `expect` is
-// answered by the front server already; the X-Forwarded-* headers are rebuilt below.
+// answered by the front server already; the X-Forwarded-* headers are rebuilt below. The
+// traffic token is the proxy's to check: the sandbox's own code never sees it.
 // `transfer-encoding` stays: node decodes chunking on the way in and, seeing the header,
 // re-chunks on the way out, so the body's framing survives.
 const droppedRequestHeaders = new Set([
@@ -18,6 +19,7 @@ const droppedRequestHeaders = new Set([
   "x-forwarded-for",
   "x-forwarded-proto",
   "x-forwarded-host",
+  "e2b-traffic-access-token",
 ]);
 
 // Node frames the response to the client itself (chunked or by Content-Length), and trailers

@@ -14,6 +14,16 @@ export function sandboxNotFound(sandboxId: string): ProxyErrorBody {
   return { sandboxId, message: "The sandbox was not found", code: 502 };
 }
 
+/** A sandbox whose ports are not public, asked without its traffic token (or with a wrong one). */
+export function trafficRefused(sandboxId: string, port: number): ProxyErrorBody {
+  return {
+    sandboxId,
+    message: "The sandbox's ports need its traffic access token (e2b-traffic-access-token header)",
+    port,
+    code: 403,
+  };
+}
+
 /** Body of spec §4 for a running sandbox with nothing listening on the port. */
 export function portNotOpen(sandboxId: string, port: number): ProxyErrorBody {
   return { sandboxId, message: "The sandbox is running but port is not open", port, code: 502 };

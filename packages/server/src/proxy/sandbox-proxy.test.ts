@@ -223,6 +223,8 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
     routes.set("paused1", { state: "paused", autoResume: false });
     routes.set("sleepy", { state: "paused", autoResume: true });
     routes.set("broken", { state: "paused", autoResume: true });
+    routes.set("private", { state: "running", address: "127.0.0.1", trafficToken: "tok-private" });
+    routes.set("privsleepy", { state: "paused", autoResume: true, trafficToken: "tok-sleepy" });
 
     proxy = createSandboxProxy({
       domain: "example.test",
@@ -331,6 +333,60 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
     assert.equal(one.body.toString(), "A");
     assert.equal(two.body.toString(), "A");
     assert.deepEqual(resumeCalls, ["sleepy"]);
+  });
+
+  test("ports that are not public need the traffic token, checked before an auto-resume; the agent's port does not", async () => {
+    const refused = {
+      sandboxId: "private",
+      message: "The sandbox's ports need its traffic access token (e2b-traffic-access-token header)",
+      port: portA,
+      code: 403,
+    };
+    for (const headers of [
+      {} as Record<string, string>,
+      { "e2b-traffic-access-token": "tok-privatf" },
+      { "e2b-traffic-access-token": "tok" },
+      { "e2b-traffic-access-token": "" },
+    ]) {
+      const reply = await call({ path: "/who", host: `${portA}-private.example.test`, headers });
+      assert.equal(reply.status, 403, JSON.stringify(headers));
+      assert.deepEqual(json(reply), refused);
+    }
+    const ok = await call({
+      path: "/headers",
+      host: `${portA}-private.example.test`,
+      headers: { "e2b-traffic-access-token": "tok-private" },
+    });
+    assert.equal(ok.status, 200);
+    // The token is the proxy's business: the sandbox's own server never sees it.
+    assert.equal(
+      (json(ok) as { headers: Record<string, string> }).headers["e2b-traffic-access-token"],
+      undefined,
+    );
+    const agent = await call({ path: "/health", headers: routed("private", agentPort) });
+    assert.equal(agent.status, 204);
+    // A refused request wakes nothing; one with the token resumes the sandbox as usual.
+    const before = resumeCalls.length;
+    const asleep = await call({ path: "/who", host: `${portA}-privsleepy.example.test` });
+    assert.equal(asleep.status, 403);
+    assert.equal(resumeCalls.length, before);
+    const woken = await call({
+      path: "/who",
+      host: `${portA}-privsleepy.example.test`,
+      headers: { "e2b-traffic-access-token": "tok-sleepy" },
+    });
+    assert.equal(woken.body.toString(), "A");
+    assert.deepEqual(resumeCalls.slice(before), ["privsleepy"]);
+    // Upgrades follow the same rule.
+    const socket = net.connect(frontPort, "127.0.0.1");
+    socket.write(
+      `GET /echo HTTP/1.1\r\nHost: ${portA}-private.example.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`,
+    );
+    const head = await new Promise<string>((resolve) =>
+      socket.once("data", (d: Buffer) => resolve(d.toString())),
+    );
+    socket.destroy();
+    assert.match(head, /^HTTP\/1\.1 403 /);
   });
 
   test("a failed auto-resume answers 502", async () => {

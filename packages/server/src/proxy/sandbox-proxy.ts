@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -12,14 +13,15 @@ import {
   portNotOpen,
   sandboxNotFound,
   sendError,
+  trafficRefused,
   writeSocketError,
 } from "./proxy-responses.js";
 import { createRouteMatcher, type FileOperation, type ProxyMatch } from "./route-match.js";
 
 /** Where a sandbox can be reached right now, as the lifecycle sees it; `address` is IPv4, so no DNS. */
 export type SandboxRoute =
-  | { state: "running"; address: string }
-  | { state: "paused"; autoResume: boolean }
+  | { state: "running"; address: string; trafficToken?: string }
+  | { state: "paused"; autoResume: boolean; trafficToken?: string }
   | { state: "gone" };
 
 /** Options of {@link createSandboxProxy}. */
@@ -84,6 +86,18 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
 function hasNoBody(req: http.IncomingMessage): boolean {
   const length = req.headers["content-length"];
   return req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0");
+}
+
+/** Header that carries a sandbox's traffic token to its own ports (spec §4). */
+export const TRAFFIC_TOKEN_HEADER = "e2b-traffic-access-token";
+
+/** Whether a request may reach a sandbox's port: always when it has no token, else with it. */
+function trafficAllowed(expected: string | undefined, presented: string | string[] | undefined): boolean {
+  if (expected === undefined) return true;
+  if (typeof presented !== "string") return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Creates the sandbox proxy; the caller's server passes it what `match` claims. */
@@ -179,6 +193,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   function withAddress(
     exchange: Exchange,
     port: number,
+    presentedToken: string | string[] | undefined,
     fail: (body: ProxyErrorBody) => void,
     proceed: (address: string) => void,
   ): void {
@@ -194,6 +209,15 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     };
     const onRoute = (route: SandboxRoute) => {
       if (exchange.done) return;
+      // Checked before anything else happens for the request, an auto-resume included.
+      if (
+        route.state !== "gone" &&
+        port !== agentPort &&
+        !trafficAllowed(route.trafficToken, presentedToken)
+      ) {
+        fail(trafficRefused(sandboxId, port));
+        return;
+      }
       if (route.state === "running") {
         proceed(route.address);
         return;
@@ -336,6 +360,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     withAddress(
       exchange,
       port,
+      req.headers[TRAFFIC_TOKEN_HEADER],
       (body) => sendError(req, res, body),
       (address) => forward(req, res, exchange, address, port, true),
     );
@@ -390,6 +415,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     withAddress(
       exchange,
       port,
+      req.headers[TRAFFIC_TOKEN_HEADER],
       (body) => writeSocketError(socket, body),
       (address) => {
         addresses.set(sandboxId, address);

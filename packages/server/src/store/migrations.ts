@@ -39,6 +39,7 @@ export interface SandboxesTable {
   allow_internet_access: number | null;
   auto_pause: number;
   auto_pause_memory: number;
+  traffic_access_token: string | null;
   auto_resume: number;
   cpu_count: number;
   memory_mb: number;
@@ -205,11 +206,19 @@ const autoPauseMemory: Migration = {
   },
 };
 
+// The token of sandboxes whose ports are not public (network.allowPublicTraffic false).
+const trafficAccessToken: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("sandboxes").addColumn("traffic_access_token", "text").execute();
+  },
+};
+
 /** Every SQLite migration by name, in the order they apply. */
 export const sqliteMigrations: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
   "0002_pause_tiers": pauseTiers,
   "0003_auto_pause_memory": autoPauseMemory,
+  "0004_traffic_access_token": trafficAccessToken,
 };
 
 /** Hands the in-code migrations to Kysely's Migrator (no migration files to find at run time). */

@@ -86,6 +86,8 @@ export interface SandboxRecord {
   readonly envVars: Readonly<Record<string, string>>;
   /** envd access token; present iff the sandbox is secure. Stored in clear: resume sends it to envd again. */
   readonly accessToken: string | null;
+  /** Token the proxy asks of traffic to the sandbox's own ports; null when they are public. */
+  readonly trafficAccessToken: string | null;
   readonly secure: boolean;
   /** Echo of the create flag; null when the client never gave it. */
   readonly allowInternetAccess: boolean | null;
@@ -123,6 +125,7 @@ type DefaultedOnInsert =
   | "metadata"
   | "envVars"
   | "accessToken"
+  | "trafficAccessToken"
   | "allowInternetAccess"
   | "address"
   | "pausedAt"
