@@ -14,6 +14,8 @@ export interface ServerProcessOptions {
   prefix: string;
   addressPool: string;
   runtime: "runc" | "runsc";
+  /** More of the server's settings, as SANDPIT_* variables. */
+  env?: Record<string, string>;
 }
 
 /** `sandpit serve` as a child process, the way a user runs it, so it can be killed -9. */
@@ -39,6 +41,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
         SANDPIT_PREFIX: options.prefix,
         SANDPIT_ADDRESS_POOL: options.addressPool,
         SANDPIT_LOG_LEVEL: process.env.SANDPIT_TEST_LOG ?? "warn",
+        ...options.env,
       },
       stdio: ["ignore", "pipe", "inherit"],
     },

@@ -212,13 +212,29 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     return record;
   }
 
+  /** Where gVisor writes a save's state; there only once the save is whole. */
+  function savedImage(id: string): string {
+    return join(dirOf(id), "checkpoint", "checkpoint.img");
+  }
+
+  /**
+   * The status a record's sandbox really has. A sandbox whose processes are gone is stopped,
+   * unless gVisor finished saving it after the process that asked for the save died (a
+   * server killed during a move to disk): then it is on disk, and restore brings it back.
+   */
+  function statusOf(r: SandboxRecord): SandboxStatus {
+    if (r.status === "creating") return "stopped";
+    if (alive(r)) return r.status;
+    return r.runtime === "runsc" && existsSync(savedImage(r.id)) ? "checkpointed" : "stopped";
+  }
+
   function infoOf(r: SandboxRecord): SandboxInfo {
     return {
       id: r.id,
       runtime: r.runtime,
       template: r.template,
       address: r.network.guest,
-      status: r.status === "creating" || !alive(r) ? "stopped" : r.status,
+      status: statusOf(r),
       limits: r.limits,
       allowInternetAccess: r.network.allowInternetAccess,
       createdAt: r.createdAt,
@@ -353,6 +369,42 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     await oci.start(record.id);
     record.pid = pid;
     record.pidStartedAt = processStartTime(pid);
+  }
+
+  /**
+   * A save whose caller died (a server killed during a move to disk) goes on in gVisor; it
+   * is waited for, never overwritten, and once whole the sandbox counts as checkpointed.
+   */
+  async function adoptOrphanedSave(record: SandboxRecord): Promise<void> {
+    if (record.runtime !== "runsc" || (record.status !== "running" && record.status !== "paused")) return;
+    const deadline = Date.now() + 120_000;
+    while (saveInFlight(record.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (statusOf(record) !== "checkpointed") return;
+    await oci.delete(record.id);
+    await removeCgroup(cgroupPath(prefix, record.id));
+    Object.assign(record, {
+      status: "checkpointed",
+      frozenBy: undefined,
+      pid: undefined,
+      pidStartedAt: undefined,
+    });
+    saveRecord(record);
+  }
+
+  /** Whether a `runsc checkpoint` of this sandbox is running, asked for by any process. */
+  function saveInFlight(id: string): boolean {
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      } catch {
+        continue;
+      }
+      if (argv.includes("checkpoint") && argv.includes(id) && argv.some((a) => a.endsWith("runsc")))
+        return true;
+    }
+    return false;
   }
 
   async function thaw(record: SandboxRecord): Promise<void> {
@@ -498,6 +550,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
 
     async checkpoint(id) {
       const record = recordOf(id);
+      await adoptOrphanedSave(record);
       if (record.status === "checkpointed") return;
       if (record.status !== "running" && record.status !== "paused")
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
@@ -551,6 +604,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
 
     async restore(id) {
       const record = recordOf(id);
+      await adoptOrphanedSave(record);
       if (record.status !== "checkpointed" && record.status !== "halted") {
         throw new SandpitError(
           "failed_precondition",
