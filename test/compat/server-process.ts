@@ -1,8 +1,10 @@
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalRuntime, type LocalRuntime } from "@sandpit/runtime";
-import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
+import { createSqliteStore, type SandboxRecord } from "@sandpit/server";
+import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { TEMPLATES_DIR } from "./live-server.js";
 
 const repo = new URL("../..", import.meta.url).pathname;
@@ -66,6 +68,44 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       });
     },
   };
+}
+
+/** Starts the server and points the e2b SDK at it (its E2B_* variables). */
+export async function startServerForSdk(options: ServerProcessOptions): Promise<ServerProcess> {
+  const server = await startServerProcess(options);
+  process.env.E2B_API_URL = server.url;
+  process.env.E2B_SANDBOX_URL = server.url;
+  process.env.E2B_API_KEY = options.apiKey;
+  delete process.env.E2B_DEBUG;
+  return server;
+}
+
+/**
+ * The end of a test of server processes: the server stopped, whatever its sandboxes left
+ * removed by a runtime of the same data dir, the host checked clean, the data dir deleted.
+ */
+export async function cleanUpServerProcess(
+  server: ServerProcess | undefined,
+  options: ServerProcessOptions,
+  signal: NodeJS.Signals,
+): Promise<void> {
+  await server?.stop(signal);
+  const rt = runtimeOnDisk(options);
+  await rt.janitor(new Set());
+  await rt.close();
+  assert.deepEqual(hostLeftovers(options.prefix, options.dataDir), []);
+  assert.deepEqual(sharedMounts(options.dataDir), []);
+  rmSync(options.dataDir, { recursive: true, force: true });
+}
+
+/** The sandboxes in a data dir's store, read beside (or without) its server. */
+export async function storedSandboxes(dataDir: string): Promise<SandboxRecord[]> {
+  const store = createSqliteStore({ path: join(dataDir, "sandpit.db") });
+  try {
+    return await store.listAllSandboxes();
+  } finally {
+    await store.close();
+  }
 }
 
 /** The runtime of a server's data dir as its files are now (a runtime reads its records when made). */

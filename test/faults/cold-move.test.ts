@@ -3,20 +3,20 @@
 // whichever tier the move reached, and nothing is left on the host afterwards.
 // COLD_MOVE_ROUNDS sets the number of rounds (CI runs 3).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createSqliteStore, generateApiKey } from "@sandpit/server";
+import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
-import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { eventually, notRoot } from "../compat/live-server.js";
 import {
+  cleanUpServerProcess,
   orphans,
-  runtimeOnDisk,
   type ServerProcess,
   type ServerProcessOptions,
-  startServerProcess,
+  startServerForSdk,
+  storedSandboxes,
 } from "../compat/server-process.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
@@ -36,36 +36,17 @@ describe("kill -9 of the server during a move to disk (runsc)", { skip: notRoot,
   let server: ServerProcess | undefined;
 
   async function start(): Promise<void> {
-    server = await startServerProcess(options);
-    process.env.E2B_API_URL = server.url;
-    process.env.E2B_SANDBOX_URL = server.url;
-    process.env.E2B_API_KEY = options.apiKey;
-    delete process.env.E2B_DEBUG;
+    server = await startServerForSdk(options);
   }
 
-  async function recordOf(id: string) {
-    const store = createSqliteStore({ path: join(options.dataDir, "sandpit.db") });
-    try {
-      return await store.getSandbox(id);
-    } finally {
-      await store.close();
-    }
-  }
+  const recordOf = async (id: string) => (await storedSandboxes(options.dataDir)).find((r) => r.id === id);
 
   before(() => {
     buildAgentBundle();
     options.dataDir = mkdtempSync(join(tmpdir(), "sandpit-cold-move-"));
   });
 
-  after(async () => {
-    await server?.stop("SIGKILL");
-    const rt = runtimeOnDisk(options);
-    await rt.janitor(new Set());
-    await rt.close();
-    assert.deepEqual(hostLeftovers(options.prefix, options.dataDir), []);
-    assert.deepEqual(sharedMounts(options.dataDir), []);
-    rmSync(options.dataDir, { recursive: true, force: true });
-  });
+  after(() => cleanUpServerProcess(server, options, "SIGKILL"));
 
   test(`${ROUNDS} rounds: pause, kill -9 during the move, restart, resume: files and processes intact`, async (t) => {
     await start();

@@ -2,20 +2,21 @@
 // every sandbox is either usable or cleanly gone, the store is consistent, nothing leaks.
 // FAULTS_ROUNDS=50 runs the full loop; CI runs a shorter one with the same checks.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createSqliteStore, generateApiKey } from "@sandpit/server";
+import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
-import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
+import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot } from "../compat/live-server.js";
 import {
+  cleanUpServerProcess,
   orphans,
-  runtimeOnDisk,
   type ServerProcess,
   type ServerProcessOptions,
-  startServerProcess,
+  startServerForSdk,
+  storedSandboxes,
 } from "../compat/server-process.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
@@ -45,36 +46,17 @@ describe("kill -9 of the server at random points (runc)", { skip: notRoot, timeo
   let server: ServerProcess | undefined;
 
   async function start(): Promise<void> {
-    server = await startServerProcess(options);
-    process.env.E2B_API_URL = server.url;
-    process.env.E2B_SANDBOX_URL = server.url;
-    process.env.E2B_API_KEY = options.apiKey;
-    delete process.env.E2B_DEBUG;
+    server = await startServerForSdk(options);
   }
 
-  async function records() {
-    const store = createSqliteStore({ path: join(options.dataDir, "sandpit.db") });
-    try {
-      return await store.listAllSandboxes();
-    } finally {
-      await store.close();
-    }
-  }
+  const records = () => storedSandboxes(options.dataDir);
 
   before(() => {
     buildAgentBundle();
     options.dataDir = mkdtempSync(join(tmpdir(), "sandpit-faults-"));
   });
 
-  after(async () => {
-    await server?.stop("SIGKILL");
-    const rt = runtimeOnDisk(options);
-    await rt.janitor(new Set());
-    await rt.close();
-    assert.deepEqual(hostLeftovers(options.prefix, options.dataDir), []);
-    assert.deepEqual(sharedMounts(options.dataDir), []);
-    rmSync(options.dataDir, { recursive: true, force: true });
-  });
+  after(() => cleanUpServerProcess(server, options, "SIGKILL"));
 
   test(`${ROUNDS} rounds: an operation in flight, kill -9, restart, check`, async () => {
     const seed = Number(process.env.FAULTS_SEED ?? Date.now() % 100_000);

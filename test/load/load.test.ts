@@ -3,19 +3,18 @@
 // Full size: LOAD_SANDBOXES=100 SOAK_SECONDS=1800 npm test -- test/load (CI runs a lighter form).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
-import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot } from "../compat/live-server.js";
 import {
-  runtimeOnDisk,
+  cleanUpServerProcess,
   type ServerProcess,
   type ServerProcessOptions,
-  startServerProcess,
+  startServerForSdk,
 } from "../compat/server-process.js";
 import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
@@ -54,22 +53,10 @@ describe("load (runc)", { skip: notRoot, timeout: 3_600_000 }, () => {
   before(async () => {
     buildAgentBundle();
     options.dataDir = mkdtempSync(join(tmpdir(), "sandpit-load-"));
-    server = await startServerProcess(options);
-    process.env.E2B_API_URL = server.url;
-    process.env.E2B_SANDBOX_URL = server.url;
-    process.env.E2B_API_KEY = options.apiKey;
-    delete process.env.E2B_DEBUG;
+    server = await startServerForSdk(options);
   });
 
-  after(async () => {
-    await server?.stop("SIGTERM");
-    const rt = runtimeOnDisk(options);
-    await rt.janitor(new Set());
-    await rt.close();
-    assert.deepEqual(hostLeftovers(options.prefix, options.dataDir), []);
-    assert.deepEqual(sharedMounts(options.dataDir), []);
-    rmSync(options.dataDir, { recursive: true, force: true });
-  });
+  after(() => cleanUpServerProcess(server, options, "SIGTERM"));
 
   test(`${SANDBOXES} sandboxes × ${COMMANDS} concurrent commands: every output whole and unmixed`, async (t) => {
     const sandboxes: Sandbox[] = [];
