@@ -167,6 +167,8 @@ export function exhaustionCases(ctx: () => HardeningContext): void {
         const runtimeId = (await recordOf(c.live, victim.sandboxId)).runtimeId;
         const prefix = c.runtime === "runc" ? "sphdrunc" : "sphdrunsc";
         const limit = cgroupValue("memory", prefix, runtimeId, "memory.limit_in_bytes") ?? 0;
+        // A bystander in the same sandbox: the OOM killer (or the agent's guard) must spare it.
+        await victim.commands.run("sleep 7777", { background: true });
         let peak = 0;
         const sampler = setInterval(() => {
           peak = Math.max(peak, cgroupValue("memory", prefix, runtimeId, "memory.max_usage_in_bytes") ?? 0);
@@ -198,6 +200,8 @@ export function exhaustionCases(ctx: () => HardeningContext): void {
             `exit ${result.exitCode} ${result.error}`,
           );
           assert.equal(await recovers(victim, 10_000), "alive");
+          const bystander = await victim.commands.run("pgrep -x sleep || echo gone");
+          assert.doesNotMatch(bystander.stdout, /gone/, "the other command of the sandbox lives on");
         });
       });
     });

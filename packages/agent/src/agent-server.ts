@@ -55,7 +55,7 @@ export interface AgentServer {
 export const defaultAgentPort = AGENT_PORT;
 
 /** Where the bundle keeps the launcher, relative to agent.mjs. */
-const bundledLauncherPath = new URL("./bin/sandpit-launcher", import.meta.url).pathname;
+export const bundledLauncherPath = new URL("./bin/sandpit-launcher", import.meta.url).pathname;
 
 const corsMethods = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS";
 

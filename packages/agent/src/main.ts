@@ -1,23 +1,26 @@
 // The agent's entry point inside a sandbox: `node agent.mjs [--port N] [--host H]`.
 import { readAgentConfig } from "./agent-config.js";
-import { createAgentServer } from "./agent-server.js";
+import { bundledLauncherPath, createAgentServer } from "./agent-server.js";
 import { memoryGuardFromEnv } from "./memory-guard.js";
 import { applyPidsLimit } from "./pids-limit.js";
 
 async function main(): Promise<void> {
   const config = readAgentConfig(process.argv.slice(2), process.env);
   const pidsLimited = applyPidsLimit(process.env);
-  const memoryGuard = memoryGuardFromEnv(process.env, (victim) =>
-    console.log(
-      JSON.stringify({
-        msg: "out of memory: killed the largest command",
-        pid: victim.pid,
-        rssMiB: Math.round(victim.rssBytes / 2 ** 20),
-        usageMiB: Math.round(victim.usageBytes / 2 ** 20),
-        processes: victim.killed,
-      }),
-    ),
-  );
+  const memoryGuard = memoryGuardFromEnv(process.env, {
+    helperExecutables: [bundledLauncherPath],
+    onKill: (victim) =>
+      console.log(
+        JSON.stringify({
+          msg: "out of memory: killed the largest command",
+          pid: victim.pid,
+          rssMiB: Math.round(victim.rssBytes / 2 ** 20),
+          usageMiB: Math.round(victim.usageBytes / 2 ** 20),
+          processes: victim.killed,
+        }),
+      ),
+  });
+
   const server = createAgentServer({
     port: config.port,
     host: config.host,

@@ -35,6 +35,40 @@ test("a daemon left to init is a command of its own", () => {
   assert.deepEqual(victim?.pids, [30]);
 });
 
+test("commands under the launcher count one by one, and the launcher is never chosen", async () => {
+  // init(1) ─ agent(2) ─ launcher(5) ─┬ sh(10) ─ python(11)
+  //                                   └ sh(20)
+  const launched: ProcessSample[] = [
+    { pid: 1, ppid: 0, rssBytes: MiB },
+    { pid: agent, ppid: 1, rssBytes: 60 * MiB },
+    { pid: 5, ppid: agent, rssBytes: MiB, exe: "/opt/sandpit/agent/bin/sandpit-launcher" },
+    { pid: 10, ppid: 5, rssBytes: MiB },
+    { pid: 11, ppid: 10, rssBytes: 300 * MiB },
+    { pid: 20, ppid: 5, rssBytes: 2 * MiB },
+  ];
+  let usage = 900 * MiB;
+  const killed: number[] = [];
+  const guard = startMemoryGuard({
+    limitBytes: 800 * MiB,
+    readUsage: () => usage,
+    listProcesses: () => launched,
+    kill: (pid) => {
+      killed.push(pid);
+      usage = 100 * MiB;
+    },
+    protectedPids: [agent],
+    helperExecutables: ["/opt/sandpit/agent/bin/sandpit-launcher"],
+  });
+  try {
+    const deadline = Date.now() + 2000;
+    while (killed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(killed, [10, 11]);
+  } finally {
+    guard.stop();
+  }
+});
+
 test("nothing to kill but init and the agent: no victim", () => {
   assert.equal(largestCommand(table.slice(0, 2), spared), undefined);
 });

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 
 /** The env var through which the runtime hands the sandbox's memory budget to the agent. */
@@ -9,6 +9,8 @@ export interface ProcessSample {
   pid: number;
   ppid: number;
   rssBytes: number;
+  /** The executable, where it could be read. */
+  exe?: string;
 }
 
 /** Options of {@link startMemoryGuard}. */
@@ -21,6 +23,11 @@ export interface MemoryGuardOptions {
   kill?: (pid: number) => void;
   /** Processes never chosen: init and the agent. */
   protectedPids?: readonly number[];
+  /**
+   * Executables of the agent's helpers that start commands (the launcher): never chosen, and
+   * each command under them counts on its own.
+   */
+  helperExecutables?: readonly string[];
   onKill?: (victim: { pid: number; rssBytes: number; usageBytes: number; killed: number }) => void;
 }
 
@@ -58,7 +65,11 @@ export function startMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
       schedule(usage < limit / 2 ? 200 : usage < limit * 0.8 ? 50 : 10);
       return;
     }
-    const victim = largestCommand(listProcesses(), spared);
+    const processes = listProcesses();
+    const helpers = new Set(options.helperExecutables ?? []);
+    const sparedNow = new Set(spared);
+    for (const p of processes) if (p.exe !== undefined && helpers.has(p.exe)) sparedNow.add(p.pid);
+    const victim = largestCommand(processes, sparedNow);
     if (victim) {
       let killed = 0;
       for (const pid of victim.pids) {
@@ -139,7 +150,13 @@ function readProcesses(): ProcessSample[] {
       // Fields after the command name, which may itself hold spaces and parentheses.
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const statm = readFileSync(join("/proc", name, "statm"), "utf8").split(" ");
-      out.push({ pid: Number(name), ppid: Number(fields[1]), rssBytes: Number(statm[1]) * PAGE });
+      let exe: string | undefined;
+      try {
+        exe = readlinkSync(join("/proc", name, "exe"));
+      } catch {
+        // Another user's process may hide it; it is then simply no helper.
+      }
+      out.push({ pid: Number(name), ppid: Number(fields[1]), rssBytes: Number(statm[1]) * PAGE, exe });
     } catch {
       // Exited while we looked.
     }
@@ -150,7 +167,7 @@ function readProcesses(): ProcessSample[] {
 /** Starts the guard when the runtime asked for one; the variable is not passed on to commands. */
 export function memoryGuardFromEnv(
   env: NodeJS.ProcessEnv,
-  onKill: MemoryGuardOptions["onKill"],
+  options: Pick<MemoryGuardOptions, "onKill" | "helperExecutables">,
 ): MemoryGuard | undefined {
   const wanted = env[MEMORY_LIMIT_ENV];
   delete env[MEMORY_LIMIT_ENV];
@@ -160,5 +177,5 @@ export function memoryGuardFromEnv(
   } catch {
     return undefined;
   }
-  return startMemoryGuard({ limitBytes: Number(wanted), onKill });
+  return startMemoryGuard({ limitBytes: Number(wanted), ...options });
 }

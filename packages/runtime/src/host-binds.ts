@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, realpathSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { SandpitError } from "@sandpit/protocol";
 import { hostCommand } from "./host-command.js";
 import { mountsUnder, unmountAll } from "./sandbox-rootfs.js";
 
@@ -49,7 +50,7 @@ export function createHostBinds(dir: string): HostBinds {
     );
     // Another process sharing the data dir may have mounted it a moment earlier.
     if (r.code !== 0 && !mountsUnder(point).includes(point)) {
-      throw new Error(`cannot expose ${source} to sandboxes: ${r.stderr.trim()}`);
+      throw new SandpitError("internal", `cannot expose ${source} to sandboxes: ${r.stderr.trim()}`);
     }
     return point;
   }
