@@ -20,6 +20,41 @@ const table: ProcessSample[] = [
   { pid: 30, ppid: 1, rssBytes: 120 * MiB },
 ];
 
+/**
+ * Runs a guard over `processes` with 800 MiB of budget; `usage` starts at `before`, goes to
+ * 900 MiB after `overAfterMs`, and drops to 100 MiB once something is killed. Returns the kills.
+ */
+async function guardKills(
+  processes: readonly ProcessSample[],
+  options: { before: number; overAfterMs: number; helperExecutables?: string[] },
+): Promise<{ killedEarly: number[]; killed: number[] }> {
+  let usage = options.before;
+  const killed: number[] = [];
+  const guard = startMemoryGuard({
+    limitBytes: 800 * MiB,
+    readUsage: () => usage,
+    listProcesses: () => [...processes],
+    kill: (pid) => {
+      killed.push(pid);
+      usage = 100 * MiB;
+    },
+    protectedPids: [agent],
+    helperExecutables: options.helperExecutables,
+  });
+  try {
+    await new Promise((r) => setTimeout(r, options.overAfterMs));
+    const killedEarly = [...killed];
+    usage = 900 * MiB;
+    const deadline = Date.now() + 2000;
+    while (killed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // Room for a wrong second kill to show.
+    await new Promise((r) => setTimeout(r, 150));
+    return { killedEarly, killed };
+  } finally {
+    guard.stop();
+  }
+}
+
 test("a command's whole tree is weighed together; init and the agent never are", () => {
   const victim = largestCommand(table, spared);
   assert.equal(victim?.pid, 10);
@@ -46,27 +81,12 @@ test("commands under the launcher count one by one, and the launcher is never ch
     { pid: 11, ppid: 10, rssBytes: 300 * MiB },
     { pid: 20, ppid: 5, rssBytes: 2 * MiB },
   ];
-  let usage = 900 * MiB;
-  const killed: number[] = [];
-  const guard = startMemoryGuard({
-    limitBytes: 800 * MiB,
-    readUsage: () => usage,
-    listProcesses: () => launched,
-    kill: (pid) => {
-      killed.push(pid);
-      usage = 100 * MiB;
-    },
-    protectedPids: [agent],
+  const { killed } = await guardKills(launched, {
+    before: 500 * MiB,
+    overAfterMs: 0,
     helperExecutables: ["/opt/sandpit/agent/bin/sandpit-launcher"],
   });
-  try {
-    const deadline = Date.now() + 2000;
-    while (killed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(killed, [10, 11]);
-  } finally {
-    guard.stop();
-  }
+  assert.deepEqual(killed, [10, 11]);
 });
 
 test("nothing to kill but init and the agent: no victim", () => {
@@ -85,29 +105,9 @@ test("a parent cycle in a racy table does not hang", () => {
 });
 
 test("over its budget the guard kills the largest command once, then watches again", async () => {
-  let usage = 500 * MiB;
-  const killed: number[] = [];
-  const guard = startMemoryGuard({
-    limitBytes: 800 * MiB,
-    readUsage: () => usage,
-    listProcesses: () => table,
-    kill: (pid) => {
-      killed.push(pid);
-      usage = 300 * MiB;
-    },
-    protectedPids: [agent],
-  });
-  try {
-    await new Promise((r) => setTimeout(r, 120));
-    assert.deepEqual(killed, [], "under budget nothing dies");
-    usage = 900 * MiB;
-    const deadline = Date.now() + 2000;
-    while (killed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 150));
-    assert.deepEqual(killed, [10, 11, 12]);
-  } finally {
-    guard.stop();
-  }
+  const { killedEarly, killed } = await guardKills(table, { before: 500 * MiB, overAfterMs: 120 });
+  assert.deepEqual(killedEarly, [], "under budget nothing dies");
+  assert.deepEqual(killed, [10, 11, 12]);
 });
 
 test("an unreadable usage file stops nothing and kills nothing", async () => {
