@@ -20,14 +20,29 @@ export function createCachedUserDirectory(etc = "/etc"): UserDirectory {
   const files = [`${etc}/passwd`, `${etc}/group`];
   let version = "";
   let users = new Map<string, Promise<SandboxUser>>();
+  // The owner and group names every stat and listing shows, by id.
+  let names = new Map<string, Promise<string>>();
 
   const current = () => {
     const now = files.map(fingerprint).join("|");
     if (now !== version) {
       version = now;
       users = new Map();
+      names = new Map();
     }
     return users;
+  };
+
+  const cachedName = (key: string, load: () => Promise<string>) => {
+    current();
+    const cache = names;
+    let name = cache.get(key);
+    if (!name) {
+      name = load();
+      cache.set(key, name);
+      name.catch(() => cache.delete(key));
+    }
+    return name;
   };
 
   return {
@@ -42,7 +57,7 @@ export function createCachedUserDirectory(etc = "/etc"): UserDirectory {
       }
       return user;
     },
-    userName: (uid) => inner.userName(uid),
-    groupName: (gid) => inner.groupName(gid),
+    userName: (uid) => cachedName(`u${uid}`, () => inner.userName(uid)),
+    groupName: (gid) => cachedName(`g${gid}`, () => inner.groupName(gid)),
   };
 }
