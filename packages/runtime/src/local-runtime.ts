@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statfsSync,
   statSync,
@@ -659,6 +660,14 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
         await uninstallFirewall(prefix, pool);
         removePrefixCgroups(prefix);
         await hostBinds.release();
+        // The runtimes' state roots, empty once no container is left.
+        for (const dir of [`/run/${prefix}/runc`, `/run/${prefix}/runsc`, `/run/${prefix}`]) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            // Not empty (another process's container) or already gone.
+          }
+        }
         firewall = undefined;
       }
     },

@@ -117,6 +117,7 @@ export function driverSuite(traits: DriverTraits): void {
       assert.deepEqual(hostLeftovers(prefix, dataDir), []);
       assert.deepEqual(sharedRules(prefix), []);
       assert.deepEqual(sharedMounts(dataDir), []);
+      assert.ok(!existsSync(`/run/${prefix}`), "the runtimes' state root is left");
       assert.ok(!existsSync(`/sys/fs/cgroup/memory/${prefix}`), "the prefix's parent cgroup is left");
       rmSync(dataDir, { recursive: true, force: true });
     });
