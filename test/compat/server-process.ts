@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { createLocalRuntime, type LocalRuntime } from "@sandpit/runtime";
 import { createSqliteStore, type SandboxRecord } from "@sandpit/server";
 import { hostLeftovers, sharedMounts } from "../../packages/runtime/test/host-leftovers.js";
+import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 import { TEMPLATES_DIR } from "./live-server.js";
 
 const repo = new URL("../..", import.meta.url).pathname;
@@ -66,6 +69,44 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
         child.once("exit", () => resolve());
         child.kill(signal);
       });
+    },
+  };
+}
+
+/** The server of a {@link useServerProcess} suite: started (again) on demand, stopped by the suite's end. */
+export interface ServerProcessFixture {
+  /** Starts a server on the suite's data dir and points the SDK at it. */
+  start(): Promise<ServerProcess>;
+  /** Stops the current server with a signal (a restart is `stop` then `start`). */
+  stop(signal: NodeJS.Signals): Promise<void>;
+  /** The current server, if one was started. */
+  readonly current: ServerProcess | undefined;
+}
+
+/**
+ * Registers a suite's setup and teardown for tests of server processes: the agent bundle built
+ * and a fresh data dir before, {@link cleanUpServerProcess} with `endSignal` after.
+ */
+export function useServerProcess(
+  options: ServerProcessOptions,
+  endSignal: NodeJS.Signals,
+): ServerProcessFixture {
+  let current: ServerProcess | undefined;
+  before(() => {
+    buildAgentBundle();
+    options.dataDir = mkdtempSync(join(tmpdir(), `sandpit-${options.prefix}-`));
+  });
+  after(() => cleanUpServerProcess(current, options, endSignal));
+  return {
+    async start() {
+      current = await startServerForSdk(options);
+      return current;
+    },
+    async stop(signal) {
+      await current?.stop(signal);
+    },
+    get current() {
+      return current;
     },
   };
 }

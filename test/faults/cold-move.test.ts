@@ -3,22 +3,16 @@
 // whichever tier the move reached, and nothing is left on the host afterwards.
 // COLD_MOVE_ROUNDS sets the number of rounds (CI runs 3).
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
 import { eventually, notRoot } from "../compat/live-server.js";
 import {
-  cleanUpServerProcess,
   orphans,
-  type ServerProcess,
   type ServerProcessOptions,
-  startServerForSdk,
   storedSandboxes,
+  useServerProcess,
 } from "../compat/server-process.js";
-import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
 const ROUNDS = Number(process.env.COLD_MOVE_ROUNDS ?? 3);
 // The move starts this long after the pause and takes a few hundred ms to seconds.
@@ -33,20 +27,9 @@ describe("kill -9 of the server during a move to disk (runsc)", { skip: notRoot,
     runtime: "runsc",
     env: { SANDPIT_PAUSE_WARM_MS: String(WARM_MS) },
   };
-  let server: ServerProcess | undefined;
-
-  async function start(): Promise<void> {
-    server = await startServerForSdk(options);
-  }
-
+  const server = useServerProcess(options, "SIGKILL");
+  const start = () => server.start();
   const recordOf = async (id: string) => (await storedSandboxes(options.dataDir)).find((r) => r.id === id);
-
-  before(() => {
-    buildAgentBundle();
-    options.dataDir = mkdtempSync(join(tmpdir(), "sandpit-cold-move-"));
-  });
-
-  after(() => cleanUpServerProcess(server, options, "SIGKILL"));
 
   test(`${ROUNDS} rounds: pause, kill -9 during the move, restart, resume: files and processes intact`, async (t) => {
     await start();
@@ -74,7 +57,7 @@ describe("kill -9 of the server during a move to disk (runsc)", { skip: notRoot,
       // Before the move starts, early in the save, late in it (the held memory makes it last).
       const delayMs = [WARM_MS / 3, WARM_MS + 150, WARM_MS + 600][round % 3] ?? 0;
       await new Promise((r) => setTimeout(r, delayMs));
-      await server?.stop("SIGKILL");
+      await server.stop("SIGKILL");
       await start();
       const record = await recordOf(id);
       assert.equal(record?.state, "paused", `round ${round}: paused after the restart`);

@@ -2,23 +2,17 @@
 // every sandbox is either usable or cleanly gone, the store is consistent, nothing leaks.
 // FAULTS_ROUNDS=50 runs the full loop; CI runs a shorter one with the same checks.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
 import { notRoot } from "../compat/live-server.js";
 import {
-  cleanUpServerProcess,
   orphans,
-  type ServerProcess,
   type ServerProcessOptions,
-  startServerForSdk,
   storedSandboxes,
+  useServerProcess,
 } from "../compat/server-process.js";
-import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
 
 const ROUNDS = Number(process.env.FAULTS_ROUNDS ?? 12);
 const MAX_SANDBOXES = 3;
@@ -43,20 +37,9 @@ describe("kill -9 of the server at random points (runc)", { skip: notRoot, timeo
     addressPool: "10.255.0.0/16",
     runtime: "runc",
   };
-  let server: ServerProcess | undefined;
-
-  async function start(): Promise<void> {
-    server = await startServerForSdk(options);
-  }
-
+  const server = useServerProcess(options, "SIGKILL");
+  const start = () => server.start();
   const records = () => storedSandboxes(options.dataDir);
-
-  before(() => {
-    buildAgentBundle();
-    options.dataDir = mkdtempSync(join(tmpdir(), "sandpit-faults-"));
-  });
-
-  after(() => cleanUpServerProcess(server, options, "SIGKILL"));
 
   test(`${ROUNDS} rounds: an operation in flight, kill -9, restart, check`, async () => {
     const seed = Number(process.env.FAULTS_SEED ?? Date.now() % 100_000);
@@ -86,7 +69,7 @@ describe("kill -9 of the server at random points (runc)", { skip: notRoot, timeo
         else await Sandbox.kill(pick(paused) ?? "");
       })().catch(() => undefined);
       await new Promise((r) => setTimeout(r, delayMs));
-      await server?.stop("SIGKILL");
+      await server.stop("SIGKILL");
       await inFlight;
       await start();
 

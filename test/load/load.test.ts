@@ -3,20 +3,12 @@
 // Full size: LOAD_SANDBOXES=100 SOAK_SECONDS=1800 npm test -- test/load (CI runs a lighter form).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { before, describe, test } from "node:test";
 import { generateApiKey } from "@sandpit/server";
 import { Sandbox } from "e2b";
 import { notRoot } from "../compat/live-server.js";
-import {
-  cleanUpServerProcess,
-  type ServerProcess,
-  type ServerProcessOptions,
-  startServerForSdk,
-} from "../compat/server-process.js";
-import { buildAgentBundle } from "../sandbox-agent/agent-sandbox.js";
+import { type ServerProcessOptions, useServerProcess } from "../compat/server-process.js";
 
 const SANDBOXES = Number(process.env.LOAD_SANDBOXES ?? 8);
 const COMMANDS = Number(process.env.LOAD_COMMANDS ?? 10);
@@ -48,15 +40,8 @@ describe("load (runc)", { skip: notRoot, timeout: 3_600_000 }, () => {
     addressPool: "10.228.0.0/16",
     runtime: "runc",
   };
-  let server: ServerProcess | undefined;
-
-  before(async () => {
-    buildAgentBundle();
-    options.dataDir = mkdtempSync(join(tmpdir(), "sandpit-load-"));
-    server = await startServerForSdk(options);
-  });
-
-  after(() => cleanUpServerProcess(server, options, "SIGTERM"));
+  const server = useServerProcess(options, "SIGTERM");
+  before(() => server.start());
 
   test(`${SANDBOXES} sandboxes × ${COMMANDS} concurrent commands: every output whole and unmixed`, async (t) => {
     const sandboxes: Sandbox[] = [];
@@ -112,7 +97,7 @@ describe("load (runc)", { skip: notRoot, timeout: 3_600_000 }, () => {
   });
 
   test(`soak: ${SOAK_SECONDS} s of create/exec/kill cycles, server memory and descriptors flat`, async () => {
-    const pid = server?.child.pid ?? 0;
+    const pid = server.current?.child.pid ?? 0;
     const samples: { rssMiB: number; fds: number }[] = [];
     const end = Date.now() + SOAK_SECONDS * 1000;
     let cycles = 0;

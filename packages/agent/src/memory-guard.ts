@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import { INSIDE_LIMIT_ENV } from "@sandpit/protocol";
 
 /** The env var through which the runtime hands the sandbox's memory budget to the agent. */
-export const MEMORY_LIMIT_ENV = "SANDPIT_MEMORY_MAX";
+export const MEMORY_LIMIT_ENV = INSIDE_LIMIT_ENV.memory;
 
 /** One process as the guard sees it. */
 export interface ProcessSample {

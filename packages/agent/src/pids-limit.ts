@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { INSIDE_LIMIT_ENV } from "@sandpit/protocol";
 
 /** The env var through which the runtime hands the sandbox's process limit to the agent. */
-export const PIDS_LIMIT_ENV = "SANDPIT_PIDS_MAX";
+export const PIDS_LIMIT_ENV = INSIDE_LIMIT_ENV.pids;
 
 /**
  * Applies the sandbox's process limit inside it, where the host's pids cgroup cannot: under

@@ -7,6 +7,7 @@ export {
   type ApiErrorBody,
   CLIENT_ID,
   ENVD_VERSION,
+  INSIDE_LIMIT_ENV,
   type ListedSandbox,
   type ListedState,
   type NewSandbox,
@@ -15,5 +16,6 @@ export {
   type SandboxCreated,
   type SandboxDetail,
   type SandboxMetric,
+  TRAFFIC_TOKEN_HEADER,
 } from "./rest-api.js";
 export { type ErrorCode, errorCodes, httpStatusOf, isErrorCode, SandpitError } from "./sandpit-error.js";

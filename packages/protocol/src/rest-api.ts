@@ -91,5 +91,13 @@ export const CLIENT_ID = "6532622b";
 export const SANDBOX_ID_HEADER = "e2b-sandbox-id";
 /** Routing header naming the port inside the sandbox (spec §1). */
 export const SANDBOX_PORT_HEADER = "e2b-sandbox-port";
+/** Carries a sandbox's traffic token to its own ports when they are not public (spec §4). */
+export const TRAFFIC_TOKEN_HEADER = "e2b-traffic-access-token";
+/**
+ * Env vars through which the runtime hands the agent the limits it enforces inside a gVisor
+ * sandbox (the host's cannot act on one process there): the process limit and the memory
+ * budget in bytes.
+ */
+export const INSIDE_LIMIT_ENV = { pids: "SANDPIT_PIDS_MAX", memory: "SANDPIT_MEMORY_MAX" } as const;
 /** The agent's port inside every sandbox. */
 export const AGENT_PORT = 49983;

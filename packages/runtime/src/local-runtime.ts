@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { SandpitError } from "@sandpit/protocol";
+import { INSIDE_LIMIT_ENV, SandpitError } from "@sandpit/protocol";
 import { createAddressPool } from "./address-pool.js";
 import { createHostBinds } from "./host-binds.js";
 import { hostCommand } from "./host-command.js";
@@ -138,7 +138,7 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 function insideLimits(limits: SandboxLimits): Record<string, string> {
   const total = limits.memoryMB * 2 ** 20;
   const reserve = Math.min(192 * 2 ** 20, Math.max(48 * 2 ** 20, Math.round(total * 0.15)));
-  return { SANDPIT_PIDS_MAX: String(limits.pids), SANDPIT_MEMORY_MAX: String(total - reserve) };
+  return { [INSIDE_LIMIT_ENV.pids]: String(limits.pids), [INSIDE_LIMIT_ENV.memory]: String(total - reserve) };
 }
 
 const builtinLimits: SandboxLimits = { cpuCount: 2, memoryMB: 1024, pids: 1024, diskMB: 4096 };

@@ -17,10 +17,9 @@ function run(cmd: string, args: string[]): string {
 export function hostLeftovers(prefix: string, dataDir: string, onlyId?: string): string[] {
   const found: string[] = [];
   const mine = (id: string) => onlyId === undefined || id === onlyId;
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const point = line.split(" ")[4];
+  for (const point of mountPoints()) {
     if (
-      point?.startsWith(`${dataDir}/sandboxes/`) &&
+      point.startsWith(`${dataDir}/sandboxes/`) &&
       mine(point.split("/")[dataDir.split("/").length + 1] ?? "")
     ) {
       found.push(`mount ${point}`);
@@ -73,11 +72,17 @@ export function hostLeftovers(prefix: string, dataDir: string, onlyId?: string):
 
 /** The overlays through which sandboxes see host files (the runtime unmounts them on close). */
 export function sharedMounts(dataDir: string): string[] {
+  return mountPoints()
+    .filter((point) => point.startsWith(`${dataDir}/binds/`))
+    .map((point) => `mount ${point}`);
+}
+
+/** Every mount point of this mount namespace. */
+function mountPoints(): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((line) => line.split(" ")[4])
-    .filter((point): point is string => !!point?.startsWith(`${dataDir}/binds/`))
-    .map((point) => `mount ${point}`);
+    .filter((point): point is string => point !== undefined);
 }
 
 /** Firewall rules of a prefix's shared chains (the runtime removes them on close). */

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
+import { TRAFFIC_TOKEN_HEADER } from "@sandpit/protocol";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the message. `expect` is
 // answered by the front server already; the X-Forwarded-* headers are rebuilt below. The
@@ -19,7 +20,7 @@ const droppedRequestHeaders = new Set([
   "x-forwarded-for",
   "x-forwarded-proto",
   "x-forwarded-host",
-  "e2b-traffic-access-token",
+  TRAFFIC_TOKEN_HEADER,
 ]);
 
 // Node frames the response to the client itself (chunked or by Content-Length), and trailers

@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { AGENT_PORT } from "@sandpit/protocol";
+import { AGENT_PORT, TRAFFIC_TOKEN_HEADER } from "@sandpit/protocol";
 import type { Logger } from "pino";
 import { isControlPath } from "./control-paths.js";
 import { clientResponseHeaders, headerLines, upstreamRequestHeaders } from "./forward-headers.js";
@@ -87,9 +87,6 @@ function hasNoBody(req: http.IncomingMessage): boolean {
   const length = req.headers["content-length"];
   return req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0");
 }
-
-/** Header that carries a sandbox's traffic token to its own ports (spec §4). */
-export const TRAFFIC_TOKEN_HEADER = "e2b-traffic-access-token";
 
 /** Whether a request may reach a sandbox's port: always when it has no token, else with it. */
 function trafficAllowed(expected: string | undefined, presented: string | string[] | undefined): boolean {

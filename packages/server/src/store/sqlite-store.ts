@@ -31,7 +31,7 @@ import {
   type ListedState,
   type MetricSample,
   type NewSandbox,
-  type PauseTier,
+  pauseTiers,
   type SandboxLogLevel,
   type SandboxLogLine,
   type SandboxPatch,
@@ -594,8 +594,6 @@ function apiKeyFromRow(row: Selectable<ApiKeysTable>): ApiKeyRecord {
     revokedAt: row.revoked_at,
   };
 }
-
-const pauseTiers: readonly PauseTier[] = ["warm", "cold", "files"];
 
 function sandboxFromRow(row: Selectable<SandboxesTable>): SandboxRecord {
   return {

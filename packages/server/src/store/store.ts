@@ -24,7 +24,10 @@ export type SandboxState = (typeof sandboxStates)[number];
  * Where a paused sandbox's memory is: frozen in RAM (`warm`), checkpointed to disk (`cold`),
  * or dropped, only its files kept (`files`: resume boots it afresh).
  */
-export type PauseTier = "warm" | "cold" | "files";
+export type PauseTier = (typeof pauseTiers)[number];
+
+/** Every pause tier. */
+export const pauseTiers = ["warm", "cold", "files"] as const;
 
 /** The states a client sees in GET /sandboxes/{id} and GET /v2/sandboxes (spec §3.2). */
 export type ListedState = "running" | "paused";
