@@ -212,6 +212,9 @@ __attribute__((noreturn)) static void run_child(const struct start_request *req,
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  // Its own process group: a signal from the client reaches everything the command started
+  // (a shell's children included), not only the shell.
+  setpgid(0, 0);
 
   if (in_fd < 0) in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in_fd < 0) fail_child(report_fd, "open /dev/null");
@@ -336,6 +339,12 @@ static void start(const struct start_request *req) {
   send_frame(fields, 6);
 }
 
+// The command's group first, then the command itself, which may have left that group.
+static void signal_command(pid_t pid, int sig) {
+  kill(-pid, sig);
+  kill(pid, sig);
+}
+
 // Splits a frame into its NUL-terminated fields (a fresh array); returns how many, or -1.
 static long split(char *frame, size_t len, char ***fields) {
   if (len == 0 || frame[len - 1] != '\0') return -1;
@@ -387,7 +396,7 @@ static void handle_frame(char *frame, size_t len) {
   } else if (strcmp(op, "K") == 0 && count == 3) {
     pid_t pid = (pid_t)strtol(fields[1], NULL, 10);
     // Only a child not yet reaped: its PID cannot have been reused by anybody else.
-    if (pid > 0 && find_child(pid) >= 0) kill(pid, (int)strtol(fields[2], NULL, 10));
+    if (pid > 0 && find_child(pid) >= 0) signal_command(pid, (int)strtol(fields[2], NULL, 10));
   } else if (strcmp(op, "R") == 0 && count == 2) {
     release(fields[1]);
   }
@@ -407,7 +416,10 @@ static void reap(void) {
 }
 
 static void kill_all_and_exit(void) {
-  for (size_t i = 0; i < child_count; i++) kill(children[i].pid, SIGKILL);
+  for (size_t i = 0; i < child_count; i++) signal_command(children[i].pid, SIGKILL);
+  // Exits only once they are gone: whoever waits for us knows no command of ours still runs.
+  for (size_t i = 0; i < child_count; i++)
+    while (waitpid(children[i].pid, NULL, 0) < 0 && errno == EINTR);
   exit(0);
 }
 

@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AGENT_PORT } from "@sandpit/protocol";
 import { type AgentContext, createAgentContext } from "./agent-context.js";
@@ -15,6 +16,7 @@ import {
 import { createProcessLauncher, type ProcessLauncher, startupNofile } from "./process/process-launcher.js";
 import { createProcessRegistry } from "./process/process-registry.js";
 import { registerProcessService } from "./process/process-service.js";
+import { createReadyShells } from "./process/ready-shell.js";
 import { createAccessTokenGate } from "./rpc-auth.js";
 import { rpcErrorInterceptor } from "./rpc-error-interceptor.js";
 import { reportParseErrorsAsInvalidArgument } from "./rpc-parse-errors.js";
@@ -84,11 +86,12 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
   const shutdown = new AbortController();
   let forwarder: PortForwarder | undefined;
   let launcher: ProcessLauncher | undefined;
+  const readyShells = createReadyShells(context, () => launcher);
 
   let watchers: WatcherRegistry | undefined;
   const rpc = connectNodeAdapter({
     routes(router) {
-      registerProcessService(router, context, processes, () => launcher);
+      registerProcessService(router, context, processes, () => launcher, readyShells);
       watchers = registerFilesystemService(router, context);
       // connect-node maps paths to these handlers after this callback returns.
       router.handlers.splice(
@@ -104,7 +107,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
     // Responses stream per message; compressing them would only add buffering (spec §2).
     acceptCompression: [],
     shutdownSignal: shutdown.signal,
-    fallback: createHttpRoutes(context),
+    fallback: createHttpRoutes(context, { onInit: () => readyShells.prepareDefault() }),
   });
 
   const listener: DualRequestListener = (req, res) => {
@@ -149,9 +152,13 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
     async close() {
       shutdown.abort();
       processes.killAll();
-      launcher?.close();
+      readyShells.close();
+      // Bounded: a command stuck in the kernel must not hold the agent's shutdown forever.
+      const launcherGone =
+        launcher && Promise.race([launcher.close(), sleep(3000, undefined, { ref: false })]);
       watchers?.closeAll();
       await Promise.all([
+        launcherGone,
         forwarder?.close(),
         new Promise<void>((resolve) => {
           dual.server.close(() => resolve());

@@ -110,7 +110,7 @@ describe("process launcher", { skip: noLauncher }, () => {
     const own = createProcessLauncher({ path: path || "" });
     const sleeper = await own.start(request("/bin/sleep", ["30"]));
     const exit = new Promise<LauncherExit>((resolve) => sleeper.onExit(resolve));
-    own.close();
+    void own.close();
     assert.deepEqual(await exit, { code: null, signal: 9 });
     for (let i = 0; i < 100 && !dead(sleeper.pid); i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(dead(sleeper.pid), "the command outlived its launcher");
@@ -124,14 +124,14 @@ describe("process launcher", { skip: noLauncher }, () => {
       const r = await run(await own.start(request("sh", ["-c", "ulimit -Sn"])));
       assert.equal(r.stdout, "123\n");
     } finally {
-      own.close();
+      void own.close();
     }
   });
 
   it("refuses a start still in flight at close as unavailable, so nobody forks it afterwards", async () => {
     const own = createProcessLauncher({ path: path || "" });
     const inFlight = own.start(request("/bin/sleep", ["30"]));
-    own.close();
+    void own.close();
     await assert.rejects(inFlight, (e: unknown) => e instanceof SandpitError && e.code === "unavailable");
   });
 
@@ -139,6 +139,6 @@ describe("process launcher", { skip: noLauncher }, () => {
     const missing = createProcessLauncher({ path: "/no/such/launcher" });
     assert.equal(missing.available, false);
     await assert.rejects(missing.start(request("/bin/true", [])), LauncherUnavailableError);
-    missing.close();
+    void missing.close();
   });
 });

@@ -35,6 +35,8 @@ export interface HttpRoutesOptions {
   caBundlePaths?: CaBundlePaths;
   /** Log of `/init`'s notices; default JSON lines on stdout. */
   log?: AgentLog;
+  /** Called after an `/init` was applied. */
+  onInit?: () => void;
 }
 
 // These check credentials themselves: /files accepts signatures, /init its own token rules.
@@ -52,6 +54,7 @@ export function createHttpRoutes(ctx: HttpRoutesContext, options: HttpRoutesOpti
     setClock: options.setClock ?? setSystemClock,
     caBundlePaths: options.caBundlePaths,
     log: options.log,
+    applied: options.onInit,
   };
 
   async function route(req: HttpRequest, res: HttpResponse): Promise<void> {

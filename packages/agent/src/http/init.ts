@@ -42,6 +42,8 @@ export interface InitEffects {
   caBundlePaths?: CaBundlePaths;
   /** Where notices go; default JSON lines on stdout. */
   log?: AgentLog;
+  /** Called once an init has changed the state. */
+  applied?: () => void;
 }
 
 /** Sets the guest clock; injectable so tests never touch the real one. */
@@ -125,6 +127,7 @@ export async function applyInit(
     init.accessToken === undefined || init.accessToken === "" ? undefined : init.accessToken;
   if (init.defaultUser) state.defaultUser = init.defaultUser;
   if (init.defaultWorkdir) state.defaultWorkdir = init.defaultWorkdir;
+  effects.applied?.();
 }
 
 /**

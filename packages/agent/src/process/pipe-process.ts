@@ -130,10 +130,17 @@ function pipedIo(child: PipedChild, stdin: boolean): ProcessIo {
         stream.on("data", (chunk: Buffer) => sink.onData(name, chunk));
         // A read error ends the stream like EOF; the process's end still follows.
         stream.on("error", () => {});
-        stream.once("close", () => {
+        // EOF ('end') is when all of its output is in; 'close' comes a few loop turns later, and
+        // alone after a read error.
+        let done = false;
+        const finished = () => {
+          if (done) return;
+          done = true;
           open -= 1;
           maybeEnd();
-        });
+        };
+        stream.once("end", finished);
+        stream.once("close", finished);
       }
       child.onExit((code, signal) => {
         exit = processEnd(code, signal);
@@ -149,8 +156,8 @@ function pipedIo(child: PipedChild, stdin: boolean): ProcessIo {
   };
 }
 
-// A command started by the launcher: real pipes, signals through the launcher.
-function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: boolean): ProcessIo {
+/** A command started by the launcher: real pipes, signals through the launcher. */
+export function launchedIo(command: LaunchedCommand, launcher: ProcessLauncher, stdin: boolean): ProcessIo {
   return pipedIo(
     {
       pid: command.pid,
@@ -192,6 +199,20 @@ export async function spawnPipeProcess(
   return forkPipeProcess(launch, stdin);
 }
 
+/**
+ * Signals a command's process group, so that what a shell started goes with it, then the
+ * command itself, which may have left that group.
+ */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 // The fallback: node's spawn, whose stdio "pipes" are socket pairs.
 async function forkPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessIo> {
   const plan = planSpawn(launch);
@@ -204,6 +225,8 @@ async function forkPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessI
       uid: plan.uid,
       gid: plan.gid,
       stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
+      // Its own process group, as the launcher gives every command: see signalGroup.
+      detached: true,
     });
   } catch (error) {
     throw new SandpitError("invalid_argument", `error starting process '${launch.cmd}': ${String(error)}`, {
@@ -222,7 +245,10 @@ async function forkPipeProcess(launch: Launch, stdin: boolean): Promise<ProcessI
       stdin: child.stdin,
       stdout,
       stderr,
-      kill: (signal) => child.kill(signal),
+      // Not once reaped: the PID may belong to somebody else by then.
+      kill: (signal) => {
+        if (child.exitCode === null && child.signalCode === null) signalGroup(pid, signal);
+      },
       onExit: (callback) => child.once("exit", callback),
     },
     stdin,

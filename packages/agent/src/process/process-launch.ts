@@ -72,7 +72,11 @@ function credentialsOf(user: SandboxUser): Credentials | undefined {
 }
 
 /** Resolves the cwd, env and credentials of a process run as `user` (spec §7). */
-export function prepareLaunch(ctx: AgentContext, user: SandboxUser, config: processPb.ProcessConfig): Launch {
+export function prepareLaunch(
+  ctx: AgentContext,
+  user: SandboxUser,
+  config: Pick<processPb.ProcessConfig, "cmd" | "args" | "cwd" | "envs">,
+): Launch {
   if (!config.cmd) throw new SandpitError("invalid_argument", "process cmd is required");
   return {
     cmd: config.cmd,

@@ -42,8 +42,8 @@ export interface ProcessLauncher {
   start(request: LauncherRequest): Promise<LaunchedCommand>;
   /** Signals a command it started, unless it has already been reaped. */
   kill(pid: number, signal: NodeJS.Signals): void;
-  /** Stops the launcher, which SIGKILLs every command still running. */
-  close(): void;
+  /** Stops the launcher, which SIGKILLs every command still running; resolves once it has. */
+  close(): Promise<void>;
 }
 
 /** The launcher is not running (missing, failed to start, or died): spawn another way. */
@@ -83,6 +83,7 @@ export function startupNofile(): number | undefined {
 
 interface Pending {
   request: LauncherRequest;
+  frame: Buffer;
   resolve(command: LaunchedCommand): void;
   reject(error: Error): void;
 }
@@ -120,6 +121,11 @@ function startFrame(id: string, request: LauncherRequest): Buffer {
 export function createProcessLauncher(options: ProcessLauncherOptions): ProcessLauncher {
   const pending = new Map<string, Pending>();
   const running = new Map<number, Running>();
+  // One start at a time: a start that switches user makes the launcher unreadable through /proc
+  // until its command has exec'd, and the pipes of the start before it are opened through /proc.
+  // So the next start is sent once the pipes of the last one are ours (or it failed).
+  const unsent: string[] = [];
+  let inFlight: string | undefined;
   let nextId = 1;
   let available = existsSync(options.path);
   let child: ChildProcess | undefined;
@@ -148,6 +154,7 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
     options.onFailure?.(reason);
     for (const p of pending.values()) p.reject(new LauncherUnavailableError(reason));
     pending.clear();
+    unsent.length = 0;
     // Without the launcher nobody can tell us when these end: end them now rather than never.
     for (const pid of [...running.keys()]) {
       try {
@@ -157,6 +164,22 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
       }
       ended(pid, { code: null, signal: osConstants.signals.SIGKILL });
     }
+  }
+
+  function sendNext(): void {
+    while (inFlight === undefined && unsent.length > 0) {
+      const id = unsent.shift() as string;
+      const p = pending.get(id);
+      if (!p || !control) continue;
+      inFlight = id;
+      control.write(p.frame);
+    }
+  }
+
+  function settled(id: string): void {
+    if (inFlight !== id) return;
+    inFlight = undefined;
+    sendNext();
   }
 
   // Opens our end of a pipe the launcher holds; a new open file description, so making it
@@ -194,6 +217,7 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
       const stderrFd = openHeld(errFd ?? "", constants.O_RDONLY);
       opened.push(stderrFd);
       control?.write(encodeFrame(["R", id]));
+      settled(id);
       const command: LaunchedCommand = {
         pid,
         stdin:
@@ -208,9 +232,10 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
       p?.resolve(command);
     } catch (error) {
       for (const fd of opened) closeSync(fd);
-      // Another start that switched user shares the launcher's memory until its exec (vfork),
-      // which makes the launcher non-dumpable for that moment, and /proc refuses us then.
-      // Measured: 10 concurrent commands hit it under runc. The window closes within ms.
+      // A start that switches user shares the launcher's memory until its exec (vfork), which
+      // makes the launcher non-dumpable for that moment, and /proc refuses us then. Starts are
+      // sent one at a time for that (10 concurrent commands hit it under runc before); this
+      // stays as a safety net. The window closes within ms.
       if ((error as NodeJS.ErrnoException).code === "EACCES" && attempt < 500) {
         setTimeout(() => takePipes(p, id, pidText, entry, fds, attempt + 1), 1);
         return;
@@ -235,6 +260,7 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
       const p = pending.get(a);
       pending.delete(a);
       updateRef();
+      settled(a);
       if (!p) return;
       p.reject(
         new SandpitError(
@@ -285,11 +311,11 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
         );
       }
       const id = String(nextId++);
-      const channel = control;
       return new Promise((resolve, reject) => {
-        pending.set(id, { request, resolve, reject });
+        pending.set(id, { request, frame: startFrame(id, request), resolve, reject });
         updateRef();
-        channel.write(startFrame(id, request));
+        unsent.push(id);
+        sendNext();
       });
     },
     kill(pid, signal) {
@@ -297,15 +323,25 @@ export function createProcessLauncher(options: ProcessLauncherOptions): ProcessL
       control?.write(encodeFrame(["K", String(pid), String(osConstants.signals[signal])]));
     },
     close() {
-      if (!available) return;
+      const exited = new Promise<void>((resolve) => {
+        if (!child || child.exitCode !== null || child.signalCode !== null) resolve();
+        else {
+          // Kept alive until then: closing is waiting for it.
+          child.ref();
+          child.once("exit", () => resolve());
+        }
+      });
+      if (!available) return exited;
       available = false;
       // Not LauncherUnavailableError: a start that was in flight must not be forked after the close.
       for (const p of pending.values())
         p.reject(new SandpitError("unavailable", "the agent is shutting down"));
       pending.clear();
+      unsent.length = 0;
       // End of file makes the launcher SIGKILL what still runs and exit, without telling us.
       control?.end();
       for (const pid of [...running.keys()]) ended(pid, { code: null, signal: osConstants.signals.SIGKILL });
+      return exited;
     },
   };
 }

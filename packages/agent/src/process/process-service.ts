@@ -6,6 +6,7 @@ import { createConnectHandler } from "./connect-handler.js";
 import { createListHandler } from "./list-handler.js";
 import type { ProcessLauncher } from "./process-launcher.js";
 import type { ProcessRegistry } from "./process-registry.js";
+import type { ReadyShells } from "./ready-shell.js";
 import { createSendInputHandler } from "./send-input-handler.js";
 import { createSendSignalHandler } from "./send-signal-handler.js";
 import { createStartHandler } from "./start-handler.js";
@@ -18,11 +19,12 @@ export function registerProcessService(
   ctx: AgentContext,
   registry: ProcessRegistry,
   launcher: () => ProcessLauncher | undefined,
+  readyShells: ReadyShells,
 ): void {
   router.service(processPb.Process, {
     list: createListHandler(registry),
     connect: createConnectHandler(registry),
-    start: createStartHandler(ctx, registry, launcher),
+    start: createStartHandler(ctx, registry, launcher, readyShells),
     update: createUpdateHandler(registry),
     streamInput: createStreamInputHandler(registry),
     sendInput: createSendInputHandler(registry),

@@ -15,12 +15,14 @@ import { prepareLaunch } from "./process-launch.js";
 import type { ProcessLauncher } from "./process-launcher.js";
 import type { ProcessRegistry } from "./process-registry.js";
 import { spawnPtyProcess } from "./pty-process.js";
+import type { ReadyShells } from "./ready-shell.js";
 
 /** Start: spawns the process as the caller's user and streams its events (spec §6.4). */
 export function createStartHandler(
   ctx: AgentContext,
   registry: ProcessRegistry,
   launcher: () => ProcessLauncher | undefined,
+  readyShells: ReadyShells,
 ) {
   return async function* start(
     req: processPb.StartRequest,
@@ -34,7 +36,10 @@ export function createStartHandler(
       io = await spawnPtyProcess(launch, req.pty.size?.cols ?? 0, req.pty.size?.rows ?? 0);
     } else {
       // Absent means true: clients older than the field always had a stdin pipe.
-      io = await spawnPipeProcess(launch, req.stdin ?? true, launcher());
+      const stdin = req.stdin ?? true;
+      io =
+        (await readyShells.take(launch, req.process, stdin)) ??
+        (await spawnPipeProcess(launch, stdin, launcher()));
     }
     const proc = new ManagedProcess(io, req.process, req.tag);
     registry.add(proc);

@@ -1,0 +1,213 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { processPb } from "@sandpit/protocol";
+import type { AgentContext } from "../agent-context.js";
+import type { ProcessIo } from "./managed-process.js";
+import { launchedIo } from "./pipe-process.js";
+import { type Launch, prepareLaunch } from "./process-launch.js";
+import type { LaunchedCommand, ProcessLauncher } from "./process-launcher.js";
+
+// The SDKs run every command as `/bin/bash -l -c <command>`, and a login shell is most of what a
+// command costs: measured in a sandbox, `bash -l -c true` takes 4.1 ms under runc and ~100 ms
+// under gVisor against 1.7 / 47 ms for `bash -c true` (its profile runs `id` and sources more
+// files). So the agent keeps one login shell started ahead, its profile already read, waiting on
+// stdin for the command it is to run: `<1 if stdin stays open, else 0><command>` and a NUL.
+// It then runs the command in that same shell, as `bash -l -c` would, with SECONDS reset; a
+// syntax error reads "eval:" where bash -c says "-c:", and a profile's own reads of stdin would
+// see the pipe instead of /dev/null — the known differences.
+const shellPath = "/bin/bash";
+const waitingScript = [
+  'IFS= read -r -d "" __sandpit_command || exit 125',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash expansion, not a template
+  '[ "${__sandpit_command::1}" = 1 ] || exec </dev/null',
+  "SECONDS=0",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash expansion, not a template
+  'eval "unset __sandpit_command; ${__sandpit_command:1}"',
+].join("; ");
+
+// Commands longer than this take the usual path: bash reads a pipe one byte per system call.
+const maxCommandBytes = 64 * 1024;
+// Users, directories and environments with a waiting shell; the least recently used goes first.
+const maxShells = 4;
+
+// What bash reads as a login shell, of which a change makes a waiting shell stale.
+function profilePaths(home: string): string[] {
+  let profileD: string[] = [];
+  try {
+    profileD = readdirSync("/etc/profile.d").map((name) => join("/etc/profile.d", name));
+  } catch {
+    // No such directory: nothing to read there.
+  }
+  return [
+    "/etc/profile",
+    "/etc/bash.bashrc",
+    "/etc/profile.d",
+    ...profileD,
+    ...[".bash_profile", ".bash_login", ".profile", ".bashrc"].map((name) => join(home, name)),
+  ];
+}
+
+// Identity and times of each file: the shell read the same files as a new one would when
+// nothing here moved since before it started.
+function fingerprint(paths: string[]): string {
+  return paths
+    .map((path) => {
+      const s = statSync(path, { bigint: true, throwIfNoEntry: false });
+      return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : "-";
+    })
+    .join("|");
+}
+
+interface WaitingShell {
+  readonly key: string;
+  readonly env: string;
+  readonly paths: string[];
+  readonly profile: string;
+  readonly started: Promise<LaunchedCommand | undefined>;
+  /** Gone: ended, or told to end, without running a command. */
+  state: "waiting" | "taken" | "gone";
+}
+
+/** Login shells started ahead of the commands that will run in them. */
+export interface ReadyShells {
+  /**
+   * Starts `config` in a waiting shell, when it is the SDK's `/bin/bash -l -c <command>` with no
+   * env vars of its own and a shell waits for its user, cwd and environment with its profile
+   * files unchanged; undefined otherwise, and the caller starts it the usual way. Either way a
+   * shell for the next such command is started.
+   */
+  take(launch: Launch, config: processPb.ProcessConfig, stdin: boolean): Promise<ProcessIo | undefined>;
+  /** Starts a shell for the default user's commands (after `/init` changed what they get). */
+  prepareDefault(): void;
+  /** Tells every waiting shell to end. */
+  close(): void;
+}
+
+function keyOf(launch: Launch): string {
+  const c = launch.credentials;
+  return JSON.stringify([launch.user.name, launch.user.home, c?.uid, c?.gid, c?.groups, launch.cwd]);
+}
+
+function commandOf(config: processPb.ProcessConfig): string | undefined {
+  const [login, dashC, command] = config.args;
+  if (config.cmd !== shellPath || config.args.length !== 3 || login !== "-l" || dashC !== "-c")
+    return undefined;
+  if (Object.keys(config.envs).length > 0 || command === undefined) return undefined;
+  if (command.includes("\0") || Buffer.byteLength(command) > maxCommandBytes) return undefined;
+  return command;
+}
+
+/** Creates the agent's ready shells, started through `launcher` (none without one). */
+export function createReadyShells(
+  ctx: AgentContext,
+  launcher: () => ProcessLauncher | undefined,
+): ReadyShells {
+  const shells = new Map<string, WaitingShell>();
+  let closed = false;
+
+  function discard(shell: WaitingShell): void {
+    if (shell.state !== "waiting") return;
+    shell.state = "gone";
+    if (shells.get(shell.key) === shell) shells.delete(shell.key);
+    // Not killed: its profile may be running, and a profile cut short can leave a lock or a
+    // half-written file behind (pyenv's rehash lock made every later login shell wait 60 s).
+    // End of input makes it exit once its profile is done; its output is read and dropped.
+    void shell.started.then((command) => {
+      if (!command) return;
+      for (const pipe of [command.stdin, command.stdout, command.stderr]) pipe?.on("error", () => {});
+      command.stdin?.end();
+      command.stdout.resume();
+      command.stderr.resume();
+    });
+  }
+
+  // Whether `shell` would run a command of `launch` as a shell started now would.
+  function fits(shell: WaitingShell, launch: Launch): boolean {
+    return (
+      shell.state === "waiting" &&
+      shell.env === JSON.stringify(launch.env) &&
+      fingerprint(shell.paths) === shell.profile
+    );
+  }
+
+  function spawn(launch: Launch, key: string): void {
+    const l = launcher();
+    if (closed || !l?.available) return;
+    for (const [, oldest] of shells) {
+      if (shells.size < maxShells) break;
+      discard(oldest);
+    }
+    const paths = profilePaths(launch.user.home);
+    // Taken before the shell starts: a change after this point shows in fits().
+    const profile = fingerprint(paths);
+    const shell: WaitingShell = {
+      key,
+      env: JSON.stringify(launch.env),
+      paths,
+      profile,
+      state: "waiting",
+      started: l
+        .start({
+          cmd: shellPath,
+          args: ["-l", "-c", waitingScript],
+          cwd: launch.cwd,
+          env: launch.env,
+          credentials: launch.credentials,
+          stdin: true,
+        })
+        .then(
+          (command) => {
+            command.onExit(() => discard(shell));
+            return command;
+          },
+          () => {
+            discard(shell);
+            return undefined;
+          },
+        ),
+    };
+    shells.set(key, shell);
+  }
+
+  return {
+    async take(launch, config, stdin) {
+      const command = commandOf(config);
+      const l = launcher();
+      if (command === undefined || !l?.available) return undefined;
+      const key = keyOf(launch);
+      const shell = shells.get(key);
+      if (shell) shells.delete(key);
+      // Whatever becomes of this one, the next command of its kind should find a shell ready.
+      spawn(launch, key);
+      if (!shell) return undefined;
+      if (!fits(shell, launch)) {
+        discard(shell);
+        return undefined;
+      }
+      const started = await shell.started;
+      if (!started || shell.state !== "waiting") return undefined;
+      // From here the shell is the command's: its end is the command's end.
+      shell.state = "taken";
+      started.stdin?.write(`${stdin ? "1" : "0"}${command}\0`);
+      if (!stdin) started.stdin?.end();
+      return launchedIo(started, l, stdin);
+    },
+    prepareDefault() {
+      void ctx.users
+        .lookup(ctx.state.defaultUser)
+        .then((user) => {
+          const launch = prepareLaunch(ctx, user, { cmd: shellPath, args: [], envs: {}, cwd: "" });
+          const key = keyOf(launch);
+          const current = shells.get(key);
+          if (current && fits(current, launch)) return;
+          if (current) discard(current);
+          spawn(launch, key);
+        })
+        .catch(() => undefined);
+    },
+    close() {
+      closed = true;
+      for (const shell of [...shells.values()]) discard(shell);
+    },
+  };
+}

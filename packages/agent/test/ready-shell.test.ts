@@ -1,0 +1,201 @@
+// The SDK's commands run in a login shell the agent started ahead: what such a command sees must
+// be what `bash -l -c` would give it, profile changes included.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, chownSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CommandExitError, Sandbox } from "e2b";
+import { createUserDirectory } from "../src/users.js";
+import {
+  createTestEtc,
+  isAlive,
+  isRunning,
+  startTestAgent,
+  type TestAgent,
+  type TestEtc,
+  testLauncherPath,
+} from "./agent-harness.js";
+
+const isRoot = process.getuid?.() === 0;
+const skip = (!testLauncherPath() && "needs a C compiler (cc) to build the launcher") || false;
+// What the ready shell's command line holds, and a command that is not.
+const marker = "__sandpit_command";
+const whoRuns = "tr '\\0' ' ' </proc/$$/cmdline";
+
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = statOf(Number(entry));
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid === pid) found.push(Number(entry));
+  }
+  return found;
+}
+
+function statOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+}
+
+/** The shells waiting under this test process's launchers. */
+function waitingShells(): number[] {
+  return childrenOf(process.pid)
+    .filter((pid) => commandLine(pid).includes("sandpit-launcher"))
+    .flatMap(childrenOf)
+    .filter((pid) => commandLine(pid).includes(marker));
+}
+
+describe("commands in a login shell started ahead", { skip }, () => {
+  let agent: TestAgent;
+  let etc: TestEtc;
+  let sandbox: Sandbox;
+  const user = "tester";
+  const run = (cmd: string, envs?: Record<string, string>) => sandbox.commands.run(cmd, { user, envs });
+  const profile = () => join(etc.home, ".profile");
+
+  async function init(envVars: Record<string, string>): Promise<void> {
+    const res = await fetch(`${agent.baseUrl}/init`, {
+      method: "POST",
+      body: JSON.stringify({ envVars, defaultUser: user }),
+    });
+    assert.equal(res.status, 204);
+  }
+
+  before(async () => {
+    etc = createTestEtc();
+    agent = await startTestAgent({ users: createUserDirectory(etc.dir) });
+    process.env.E2B_DEBUG = "true";
+    process.env.E2B_SANDBOX_URL = agent.baseUrl;
+    sandbox = await Sandbox.create();
+  });
+
+  after(async () => {
+    await agent.close();
+    delete process.env.E2B_DEBUG;
+    delete process.env.E2B_SANDBOX_URL;
+    etc.remove();
+  });
+
+  it("runs the second command of a kind in a shell that was waiting for it", async () => {
+    await run("true");
+    assert.match((await run(whoRuns)).stdout, new RegExp(marker));
+    // A command with env vars of its own takes the usual path: its profile must see them.
+    assert.doesNotMatch((await run(whoRuns, { X: "1" })).stdout, new RegExp(marker));
+  });
+
+  it("gives the command what bash -l -c gives it", async () => {
+    await run("true");
+    const r = await run(
+      `echo "$0 $# $SECONDS $LINENO"; pwd; echo "$HOME $USER"; readlink /proc/self/fd/0; set | grep -c '^${marker}='; ${whoRuns} >&2; exit 3`,
+    ).catch((error: unknown) => error as CommandExitError);
+    assert.ok(r instanceof CommandExitError);
+    assert.match(r.stderr, new RegExp(marker));
+    assert.equal(r.exitCode, 3);
+    assert.equal(r.stdout, `/bin/bash 0 0 1\n${etc.home}\n${etc.home} ${user}\n/dev/null\n0\n`);
+    // The shell's clock starts with the command, not when the shell did.
+    await sleep(1200);
+    assert.equal((await run("echo $SECONDS")).stdout, "0\n");
+    await assert.rejects(
+      run("if"),
+      (error: unknown) => error instanceof CommandExitError && error.exitCode === 2,
+    );
+    await assert.rejects(
+      run("nosuchcommand-xyz"),
+      (error: unknown) =>
+        error instanceof CommandExitError && error.exitCode === 127 && /command not found/.test(error.stderr),
+    );
+  });
+
+  it("keeps stdin open when asked, byte for byte after the command", async () => {
+    await run("true");
+    const handle = await sandbox.commands.run('read -r line; echo "got $line"; cat', {
+      user,
+      stdin: true,
+      background: true,
+    });
+    assert.match(commandLine(handle.pid), new RegExp(marker));
+    await sandbox.commands.sendStdin(handle.pid, "first\nsecond\\n\0third");
+    await sandbox.commands.closeStdin(handle.pid);
+    const r = await handle.wait();
+    assert.equal(r.stdout, "got first\nsecond\\n\0third");
+  });
+
+  it("sees the profile as it is when the command starts", async () => {
+    await run("true");
+    writeFileSync(profile(), 'echo "from profile"\nexport FROM_PROFILE=one\n');
+    if (isRoot) chownSync(profile(), 65534, 65534);
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await run('echo "$FROM_PROFILE"')).stdout, "from profile\none\n");
+    }
+    // A command that changes the profile: the next one reads the change.
+    await run(`echo 'export FROM_PROFILE=two' >> ${profile()}`);
+    assert.equal((await run('echo "$FROM_PROFILE"')).stdout, "from profile\ntwo\n");
+    appendFileSync(profile(), "export FROM_PROFILE=three\n");
+    assert.equal((await run('echo "$FROM_PROFILE"')).stdout, "from profile\nthree\n");
+    writeFileSync(profile(), "");
+  });
+
+  it("gives commands the environment of the latest /init", async () => {
+    await init({ GLOBAL: "a" });
+    assert.equal((await run('echo "$GLOBAL"')).stdout, "a\n");
+    assert.equal((await run('echo "$GLOBAL"')).stdout, "a\n");
+    await init({ GLOBAL: "b" });
+    assert.equal((await run('echo "$GLOBAL"')).stdout, "b\n");
+    await init({});
+    assert.equal((await run('echo "[$GLOBAL]"')).stdout, "[]\n");
+  });
+
+  it("runs concurrent commands each in its own shell, with its own output", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => run(`echo "n=${i} pid=$$"`).then((r) => r.stdout)),
+    );
+    const pids = new Set<string>();
+    results.forEach((stdout, i) => {
+      const match = /^n=(\d+) pid=(\d+)\n$/.exec(stdout);
+      assert.ok(match, stdout);
+      assert.equal(match[1], String(i));
+      pids.add(match[2] ?? "");
+    });
+    assert.equal(pids.size, 8);
+  });
+
+  it("kills what the command started with it", async () => {
+    await run("true");
+    const tag = `77${process.pid}`;
+    const handle = await sandbox.commands.run(`sleep ${tag}1 & sleep ${tag}2; true`, {
+      user,
+      background: true,
+    });
+    assert.match(commandLine(handle.pid), new RegExp(marker));
+    await sleep(200);
+    assert.ok(await handle.kill());
+    await assert.rejects(handle.wait());
+    for (let i = 0; i < 50 && isAlive(handle.pid); i++) await sleep(20);
+    assert.equal(isAlive(handle.pid), false);
+    assert.throws(() => execFileSync("pgrep", ["-f", `sleep ${tag}`]), "a sleep outlived the kill");
+  });
+
+  it("leaves no waiting shell behind when the agent closes", async () => {
+    await run("true");
+    const waiting = waitingShells();
+    assert.ok(waiting.length > 0);
+    await agent.close();
+    for (let i = 0; i < 50 && waiting.some(isRunning); i++) await sleep(20);
+    assert.deepEqual(waiting.filter(isRunning), []);
+    agent = await startTestAgent({ users: createUserDirectory(etc.dir) });
+  });
+});
