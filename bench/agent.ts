@@ -1,5 +1,7 @@
 // commands.run("true") round trip through the official SDK against the agent in a sandbox,
-// next to the sandbox's own floor (an in-sandbox loop of `bash -l -c true`); the start cost of
+// next to the sandbox's own floor (an in-sandbox loop of `bash -l -c true`), both a while after
+// the last command and back to back (where the agent's next login shell is still starting,
+// so that the shell's cost shows again); the start cost of
 // a bare /bin/true through Process/Start next to an in-sandbox loop of /bin/true; each with
 // commands started through the agent's launcher and, for comparison, by forking the agent
 // (SANDPIT_AGENT_LAUNCHER=off: `_fork` metrics); and 256 MiB
@@ -10,6 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { processPb } from "@sandpit/protocol";
@@ -24,6 +27,9 @@ import {
 import { BENCH_DATA_DIR, type Benchmark, type Metric, median, timeMetric } from "./measure.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 50);
+// A client that thinks between commands (an agent waiting for its model) leaves the sandbox this
+// long; the agent's shell for the next command is ready by then (~100 ms under gVisor).
+const COMMAND_GAP_MS = 250;
 const BATCHES = 5;
 const TRANSFERS = 3;
 const MIB = 1024 * 1024;
@@ -154,19 +160,30 @@ export const agentBenchmark: Benchmark = async ({ log }) => {
         const perBatch = Math.max(1, Math.round(RUNS / BATCHES));
         const floors: number[] = [];
         const times: number[] = [];
+        const backToBack: number[] = [];
+        const timeRun = async (into: number[]) => {
+          const t = performance.now();
+          await sbx.commands.run("true");
+          into.push(performance.now() - t);
+        };
         for (let b = 0; b < BATCHES; b++) {
           floors.push(await floorMs(sbx, perBatch));
           for (let i = 0; i < perBatch; i++) {
-            const t = performance.now();
-            await sbx.commands.run("true");
-            times.push(performance.now() - t);
+            await sleep(COMMAND_GAP_MS);
+            await timeRun(times);
           }
+          for (let i = 0; i < perBatch; i++) await timeRun(backToBack);
         }
         log(`${runtime} (${mode}): floor batches ${floors.map((f) => f.toFixed(1)).join(", ")} ms`);
         results[`exec_roundtrip_${runtime}${suffix}`] = timeMetric(
           times,
           floors,
-          `SDK commands.run('true') vs in-sandbox bash -l -c true loop (${mode})`,
+          `SDK commands.run('true') ${COMMAND_GAP_MS} ms after the last one vs in-sandbox bash -l -c true loop (${mode})`,
+        );
+        results[`exec_roundtrip_back_to_back_${runtime}${suffix}`] = timeMetric(
+          backToBack,
+          floors,
+          `the same, each command sent as soon as the last one ended (${mode})`,
         );
         log(`${runtime} (${mode}): Process/Start of /bin/true x${RUNS} and an in-sandbox /bin/true loop`);
         for (let i = 0; i < 5; i++) await startTrueMs(client);

@@ -120,6 +120,31 @@ describe("commands in a login shell started ahead", { skip }, () => {
     );
   });
 
+  it("execs a lone simple command in place of the shell, as bash -c does", async () => {
+    await run("true");
+    const handle = await sandbox.commands.run("sleep 31", { user, background: true });
+    assert.equal(commandLine(handle.pid), "sleep 31 ");
+    assert.ok(await handle.kill());
+    await assert.rejects(handle.wait(), (error: unknown) => {
+      assert.ok(error instanceof CommandExitError);
+      assert.equal(error.error, "signal: killed");
+      assert.equal(error.exitCode, -1);
+      return true;
+    });
+    // Killed from inside: the command's own signal, not the shell's exit status 137.
+    await assert.rejects(
+      run(`perl -e 'kill 9, $$'`),
+      (error: unknown) => error instanceof CommandExitError && error.error === "signal: killed",
+    );
+    assert.equal((await run(`printf '%s|' "a b" 'c d'`)).stdout, "a b|c d|");
+    // What the profile defines comes first, as it would in bash -c.
+    writeFileSync(profile(), 'sleep() { echo "profile sleep $1"; }\n');
+    if (isRoot) chownSync(profile(), 65534, 65534);
+    await run("true");
+    assert.equal((await run("sleep 32")).stdout, "profile sleep 32\n");
+    writeFileSync(profile(), "");
+  });
+
   it("keeps stdin open when asked, byte for byte after the command", async () => {
     await run("true");
     const handle = await sandbox.commands.run('read -r line; echo "got $line"; cat', {

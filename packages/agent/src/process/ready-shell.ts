@@ -11,19 +11,52 @@ import type { LaunchedCommand, ProcessLauncher } from "./process-launcher.js";
 // command costs: measured in a sandbox, `bash -l -c true` takes 4.1 ms under runc and ~100 ms
 // under gVisor against 1.7 / 47 ms for `bash -c true` (its profile runs `id` and sources more
 // files). So the agent keeps one login shell started ahead, its profile already read, waiting on
-// stdin for the command it is to run: `<1 if stdin stays open, else 0><command>` and a NUL.
-// It then runs the command in that same shell, as `bash -l -c` would, with SECONDS reset; a
-// syntax error reads "eval:" where bash -c says "-c:", and a profile's own reads of stdin would
-// see the pipe instead of /dev/null — the known differences.
+// stdin for the command it is to run. It reads two NUL-terminated fields: a head (`1` when stdin
+// stays open, else `0`; `1` when the command may be exec'd, else `0`; the command's first word)
+// and the command. Then it runs the command in that same shell, as `bash -l -c` would, with
+// SECONDS reset. bash -c execs a lone simple command in place of the shell (so its PID is the
+// command's, and a kill shows as the command's signal, not as the shell's exit 137): a command
+// the agent finds to be one, whose first word the shell does not take as a function or an alias
+// and finds as a file, is exec'd the same way. Known differences: a syntax error reads "eval:"
+// where bash -c says "-c:", and a profile's own reads of stdin see the pipe, not /dev/null.
 const shellPath = "/bin/bash";
+const head = "__sandpit_head";
+const command = "__sandpit_command";
+const first = "__sandpit_first";
+const expand = (name: string, slice = "") => ["$", "{", name, slice, "}"].join("");
 const waitingScript = [
-  'IFS= read -r -d "" __sandpit_command || exit 125',
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash expansion, not a template
-  '[ "${__sandpit_command::1}" = 1 ] || exec </dev/null',
+  `IFS= read -r -d "" ${head} || exit 125`,
+  `IFS= read -r -d "" ${command} || exit 125`,
+  `[ "${expand(head, "::1")}" = 1 ] || exec </dev/null`,
   "SECONDS=0",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash expansion, not a template
-  'eval "unset __sandpit_command; ${__sandpit_command:1}"',
+  `${first}=${expand(head, ":2")}`,
+  `if [ "${expand(head, ":1:1")}" = 1 ] && ! declare -F -- "$${first}" >/dev/null && [[ ! -v BASH_ALIASES[$${first}] ]] && ` +
+    `{ if [[ $${first} == */* ]]; then [ -f "$${first}" ] && [ -x "$${first}" ]; else hash -- "$${first}" 2>/dev/null; fi; }; ` +
+    `then eval "unset ${head} ${command} ${first}; exec ${expand(command)}"; ` +
+    `else eval "unset ${head} ${command} ${first}; ${expand(command)}"; fi`,
 ].join("; ");
+
+// A lone simple command of plain words and simply quoted strings (nothing the shell would
+// expand, redirect or chain), which bash -c would exec: its first word is neither an assignment
+// nor one of bash's builtins or keywords.
+const plainWord = String.raw`(?:[A-Za-z0-9_./:=+,@%^-]+|'[^']*'|"[^"$\x60\\!]*")+`;
+const simpleCommand = new RegExp(String.raw`^[ \t]*([A-Za-z0-9_./:+,@%^-]+)(?:[ \t]+${plainWord})*[ \t]*$`);
+const notExecutable = new Set(
+  (
+    ". : [ alias bg bind break builtin caller cd command compgen complete compopt continue declare " +
+    "dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill " +
+    "let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt " +
+    "source suspend test times trap true type typeset ulimit umask unalias unset wait " +
+    "if then else elif fi case esac for select while until do done in function time coproc"
+  ).split(" "),
+);
+
+/** The head field for `text`: stdin, whether it may be exec'd, and its first word. */
+function headOf(text: string, stdin: boolean): string {
+  const word = simpleCommand.exec(text)?.[1];
+  const exec = word !== undefined && !notExecutable.has(word);
+  return `${stdin ? "1" : "0"}${exec ? "1" : "0"}${exec ? word : ""}`;
+}
 
 // Commands longer than this take the usual path: bash reads a pipe one byte per system call.
 const maxCommandBytes = 64 * 1024;
@@ -171,9 +204,9 @@ export function createReadyShells(
 
   return {
     async take(launch, config, stdin) {
-      const command = commandOf(config);
+      const text = commandOf(config);
       const l = launcher();
-      if (command === undefined || !l?.available) return undefined;
+      if (text === undefined || !l?.available) return undefined;
       const key = keyOf(launch);
       const shell = shells.get(key);
       if (shell) shells.delete(key);
@@ -188,7 +221,7 @@ export function createReadyShells(
       if (!started || shell.state !== "waiting") return undefined;
       // From here the shell is the command's: its end is the command's end.
       shell.state = "taken";
-      started.stdin?.write(`${stdin ? "1" : "0"}${command}\0`);
+      started.stdin?.write(`${headOf(text, stdin)}\0${text}\0`);
       if (!stdin) started.stdin?.end();
       return launchedIo(started, l, stdin);
     },
