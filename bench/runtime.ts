@@ -1,7 +1,7 @@
 // Create-to-first-command latency of a sandbox on each driver, next to the raw OCI runtime
 // doing the same two steps (start a container from the same rootfs, run `true` in it).
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalRuntime } from "@sandpit/runtime";
 import { ociSpec } from "../packages/runtime/src/oci-spec.js";
@@ -54,7 +54,9 @@ export async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, wo
     noNewPrivileges: runtime === "runc",
   });
   writeFileSync(join(layer, "config.json"), JSON.stringify(spec));
-  const root = ["--root", `/run/spbench/${runtime}`];
+  // Its own state root: the sandboxes of the same benchmark keep theirs under /run/spbench.
+  const stateRoot = `/run/spbench-raw/${runtime}`;
+  const root = ["--root", stateRoot];
   const flags = runtime === "runsc" ? ["--network=none", "--overlay2=none"] : [];
   const detach = runtime === "runsc" ? "-detach" : "-d";
   return {
@@ -73,6 +75,13 @@ export async function rawRuntime(runtime: "runc" | "runsc", lowerdir: string, wo
       // The raw containers' cgroups live under /spbench/raw, outside any runtime's prefix.
       removePrefixCgroups("spbench/raw");
       removePrefixCgroups("spbench");
+      // Every raw container was deleted: nothing in the state root is in use.
+      rmSync(stateRoot, { recursive: true, force: true });
+      try {
+        rmdirSync("/run/spbench-raw");
+      } catch {
+        // The other runtime's root is still there, or it is gone already.
+      }
     },
   };
 }
