@@ -1,4 +1,12 @@
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-expect-error: a plain ES module script without types
@@ -87,12 +95,28 @@ export function isAlive(pid: number): boolean {
   return true;
 }
 
+function statOf(pid: number | string): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+// The fields after the command name, which may itself hold spaces and parentheses.
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** Whether a PID names a process that has not ended: alive and not a zombie left to be reaped. */
 export function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
+  const state = statFields(statOf(pid))[0];
+  return state !== undefined && state !== "" && state !== "Z";
+}
+
+/** The PIDs whose parent is `pid`. */
+export function childPids(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry) && Number(statFields(statOf(entry))[1]) === pid)
+    .map(Number);
 }

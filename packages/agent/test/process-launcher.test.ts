@@ -1,6 +1,5 @@
 // The launcher on its own: the agent's client of it against the real binary.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { SandpitError } from "@sandpit/protocol";
 import {
@@ -10,7 +9,7 @@ import {
   type LauncherRequest,
   LauncherUnavailableError,
 } from "../src/process/process-launcher.js";
-import { isAlive, testLauncherPath } from "./agent-harness.js";
+import { isRunning, testLauncherPath } from "./agent-harness.js";
 
 const path = testLauncherPath();
 const noLauncher = !path && "needs a C compiler (cc) to build the launcher";
@@ -44,16 +43,6 @@ async function run(
     new Promise<LauncherExit>((resolve) => command.onExit(resolve)),
   ]);
   return { stdout, stderr, exit };
-}
-
-// Dead: gone, or a zombie nobody has reaped yet.
-function dead(pid: number): boolean {
-  if (!isAlive(pid)) return true;
-  try {
-    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true;
-  }
 }
 
 describe("process launcher", { skip: noLauncher }, () => {
@@ -112,8 +101,8 @@ describe("process launcher", { skip: noLauncher }, () => {
     const exit = new Promise<LauncherExit>((resolve) => sleeper.onExit(resolve));
     void own.close();
     assert.deepEqual(await exit, { code: null, signal: 9 });
-    for (let i = 0; i < 100 && !dead(sleeper.pid); i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(dead(sleeper.pid), "the command outlived its launcher");
+    for (let i = 0; i < 100 && isRunning(sleeper.pid); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(!isRunning(sleeper.pid), "the command outlived its launcher");
     assert.equal(own.available, false);
     await assert.rejects(own.start(request("/bin/true", [])), LauncherUnavailableError);
   });

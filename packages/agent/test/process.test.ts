@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,6 +11,7 @@ import { processPb } from "@sandpit/protocol";
 import { createUserDirectory } from "../src/users.js";
 import {
   basicAuth,
+  childPids,
   createTestEtc,
   isAlive,
   isRunning,
@@ -105,19 +106,14 @@ function start(
 
 /** Children of this test process named `sandpit-launcher`: the launchers of its agents. */
 function launcherPids(): number[] {
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        // comm is cut to 15 characters.
-        return ppid === process.pid && stat.includes("(sandpit-launche)");
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  // comm is cut to 15 characters.
+  return childPids(process.pid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, "utf8").includes("(sandpit-launche)");
+    } catch {
+      return false;
+    }
+  });
 }
 
 // Every behaviour holds whether commands start through the launcher or by forking the agent.

@@ -2,13 +2,14 @@
 // be what `bash -l -c` would give it, profile changes included.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, chownSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CommandExitError, Sandbox } from "e2b";
 import { createUserDirectory } from "../src/users.js";
 import {
+  childPids,
   createTestEtc,
   isAlive,
   isRunning,
@@ -24,25 +25,6 @@ const skip = (!testLauncherPath() && "needs a C compiler (cc) to build the launc
 const marker = "__sandpit_command";
 const whoRuns = "tr '\\0' ' ' </proc/$$/cmdline";
 
-function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = statOf(Number(entry));
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (ppid === pid) found.push(Number(entry));
-  }
-  return found;
-}
-
-function statOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return "";
-  }
-}
-
 function commandLine(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
@@ -53,9 +35,9 @@ function commandLine(pid: number): string {
 
 /** The shells waiting under this test process's launchers. */
 function waitingShells(): number[] {
-  return childrenOf(process.pid)
+  return childPids(process.pid)
     .filter((pid) => commandLine(pid).includes("sandpit-launcher"))
-    .flatMap(childrenOf)
+    .flatMap(childPids)
     .filter((pid) => commandLine(pid).includes(marker));
 }
 

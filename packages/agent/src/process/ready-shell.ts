@@ -91,11 +91,14 @@ function fingerprint(paths: string[]): string {
     .join("|");
 }
 
-interface WaitingShell {
-  readonly key: string;
+/** What a login shell started now would read: its env and the state of its profile files. */
+interface ShellInputs {
   readonly env: string;
-  readonly paths: string[];
   readonly profile: string;
+}
+
+interface WaitingShell extends ShellInputs {
+  readonly key: string;
   readonly started: Promise<LaunchedCommand | undefined>;
   /** Gone: ended, or told to end, without running a command. */
   state: "waiting" | "taken" | "gone";
@@ -154,30 +157,27 @@ export function createReadyShells(
     });
   }
 
-  // Whether `shell` would run a command of `launch` as a shell started now would.
-  function fits(shell: WaitingShell, launch: Launch): boolean {
-    return (
-      shell.state === "waiting" &&
-      shell.env === JSON.stringify(launch.env) &&
-      fingerprint(shell.paths) === shell.profile
-    );
+  // Read once per command: they tell whether the waiting shell fits, and they are those of the
+  // shell started next. Read before that shell starts, so a later change shows at its take.
+  function inputsOf(launch: Launch): ShellInputs {
+    return { env: JSON.stringify(launch.env), profile: fingerprint(profilePaths(launch.user.home)) };
   }
 
-  function spawn(launch: Launch, key: string): void {
+  // Whether `shell` would run a command as a shell started with `now` would.
+  function fits(shell: WaitingShell, now: ShellInputs): boolean {
+    return shell.state === "waiting" && shell.env === now.env && shell.profile === now.profile;
+  }
+
+  function spawn(launch: Launch, key: string, inputs: ShellInputs): void {
     const l = launcher();
     if (closed || !l?.available) return;
     for (const [, oldest] of shells) {
       if (shells.size < maxShells) break;
       discard(oldest);
     }
-    const paths = profilePaths(launch.user.home);
-    // Taken before the shell starts: a change after this point shows in fits().
-    const profile = fingerprint(paths);
     const shell: WaitingShell = {
       key,
-      env: JSON.stringify(launch.env),
-      paths,
-      profile,
+      ...inputs,
       state: "waiting",
       started: l
         .start({
@@ -210,10 +210,11 @@ export function createReadyShells(
       const key = keyOf(launch);
       const shell = shells.get(key);
       if (shell) shells.delete(key);
+      const now = inputsOf(launch);
       // Whatever becomes of this one, the next command of its kind should find a shell ready.
-      spawn(launch, key);
+      spawn(launch, key, now);
       if (!shell) return undefined;
-      if (!fits(shell, launch)) {
+      if (!fits(shell, now)) {
         discard(shell);
         return undefined;
       }
@@ -232,9 +233,10 @@ export function createReadyShells(
           const launch = prepareLaunch(ctx, user, { cmd: shellPath, args: [], envs: {}, cwd: "" });
           const key = keyOf(launch);
           const current = shells.get(key);
-          if (current && fits(current, launch)) return;
+          const now = inputsOf(launch);
+          if (current && fits(current, now)) return;
           if (current) discard(current);
-          spawn(launch, key);
+          spawn(launch, key, now);
         })
         .catch(() => undefined);
     },
