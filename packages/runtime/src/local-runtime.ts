@@ -95,6 +95,11 @@ interface SandboxRecord {
   spec: SandboxSpec;
   /** How a paused sandbox was frozen, so resume thaws it the same way. */
   frozenBy?: "freezer" | "runtime";
+  /**
+   * A save to disk was asked for and has not been settled. The sandbox stays alive through
+   * one (stopped by gVisor), so after a crash it must be let go on, or frozen again.
+   */
+  saving?: boolean;
   /** The container's host pid and its start time: together they tell whether it still lives. */
   pid?: number;
   pidStartedAt?: string;
@@ -171,6 +176,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   const defaults: SandboxLimits = { ...builtinLimits, ...options.defaultLimits };
   const usedSlots = new Set<number>();
   const records = new Map<string, SandboxRecord>();
+  // Saves this process asked for and still waits on; any other one was orphaned by a crash.
+  const savesHere = new Set<string>();
   let firewall: Promise<void> | undefined;
   const hostBinds = createHostBinds(join(options.dataDir, "binds"));
 
@@ -374,18 +381,37 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
 
   /**
    * A save whose caller died (a server killed during a move to disk) goes on in gVisor; it
-   * is waited for, never overwritten, and once whole the sandbox counts as checkpointed.
+   * is waited for and never overwritten. The sandbox outlives it (saves leave it running,
+   * stopped) and goes on from memory; only one that is gone while a whole image is there
+   * (a save of an earlier version, which ended the sandbox) counts as checkpointed.
    */
   async function adoptOrphanedSave(record: SandboxRecord): Promise<void> {
     if (record.runtime !== "runsc" || (record.status !== "running" && record.status !== "paused")) return;
+    // Cheap when there is nothing to adopt: a resume from RAM must stay within milliseconds.
+    if (savesHere.has(record.id) || (!record.saving && alive(record))) return;
     const deadline = Date.now() + 120_000;
     while (saveInFlight(record.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (record.saving && alive(record)) {
+      // Saved or refused, the sandbox lives on, stopped by gVisor and never run since; its
+      // memory is all there, so it simply goes on from where it was, an image nobody vouches
+      // for discarded.
+      rmSync(join(dirOf(record.id), "checkpoint"), { recursive: true, force: true });
+      await oci.resume(record.id).catch(() => undefined);
+      record.saving = undefined;
+      record.frozenBy = undefined;
+      const paused = record.status === "paused";
+      record.status = "running";
+      saveRecord(record);
+      if (paused) await driver.pause(record.id);
+      return;
+    }
     if (statusOf(record) !== "checkpointed") return;
     await oci.delete(record.id);
     await removeCgroup(cgroupPath(prefix, record.id));
     Object.assign(record, {
       status: "checkpointed",
       frozenBy: undefined,
+      saving: undefined,
       pid: undefined,
       pidStartedAt: undefined,
     });
@@ -525,6 +551,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
 
     async pause(id) {
       const record = recordOf(id);
+      await adoptOrphanedSave(record);
       if (record.status === "paused") return;
       if (record.status !== "running")
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
@@ -541,6 +568,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
 
     async resume(id) {
       const record = recordOf(id);
+      await adoptOrphanedSave(record);
       if (record.status === "running") return;
       if (record.status !== "paused")
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
@@ -557,6 +585,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);
       const wasPaused = record.status === "paused";
       if (wasPaused) await thaw(record);
+      record.saving = true;
+      saveRecord(record);
+      savesHere.add(id);
       const image = join(dirOf(id), "checkpoint");
       try {
         // Connections just reset need a moment to leave the sandbox's netstack; look again.
@@ -575,20 +606,24 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
       } catch (e) {
         // Refused: the sandbox is as it was (frozen again if it was); no half-written image is kept.
         rmSync(image, { recursive: true, force: true });
-        if (wasPaused) {
-          record.status = "running";
-          await driver.pause(id).catch(() => undefined);
-        }
+        record.saving = undefined;
+        if (wasPaused) record.status = "running";
+        saveRecord(record);
+        savesHere.delete(id);
+        if (wasPaused) await driver.pause(id).catch(() => undefined);
         throw e;
       }
+      savesHere.delete(id);
       await removeCgroup(cgroupPath(prefix, id));
       record.status = "checkpointed";
       record.frozenBy = undefined;
+      record.saving = undefined;
       saveRecord(record);
     },
 
     async halt(id) {
       const record = recordOf(id);
+      await adoptOrphanedSave(record);
       if (record.status === "halted") return;
       if (record.status !== "running" && record.status !== "paused")
         throw new SandpitError("failed_precondition", `sandbox '${id}' is ${record.status}`);

@@ -87,10 +87,9 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       await runsc(["resume", id]);
     },
     async checkpoint(id, imageDir) {
-      // gVisor cannot save a TCP connection that is open or in TIME_WAIT, and a refused save
-      // leaves this build's sandbox unusable; so look first and refuse with the sandbox intact.
-      // (--net-disconnect-ok would reset them instead, but restored processes then stop
-      // serving their listeners: measured with this build.)
+      // gVisor cannot save a TCP connection of the sandbox's network in any state but closed.
+      // Those with a socket are looked for first: a refused save leaves them unable to take
+      // packets, so such a connection could never close again.
       const sockets = await exec(id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
       const busy = openConnections(sockets.stdout);
       if (sockets.code !== 0 || busy > 0) {
@@ -101,7 +100,24 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
             : `cannot inspect sandbox '${id}' before a checkpoint: ${sockets.stderr.trim()}`,
         );
       }
-      await runsc(["checkpoint", "-image-path", imageDir, id]);
+      // One in TIME_WAIT has no socket and is not listed, and a refused save ends the sandbox
+      // unless it was asked to leave it running. Left running, a save that worked would let the
+      // sandbox go on past its image (files written after it), so it is paused first: then it
+      // stays stopped until deleted, and a refusal leaves it paused and whole.
+      await runsc(["pause", id]);
+      try {
+        await runsc(["checkpoint", "-leave-running", "-image-path", imageDir, id]);
+      } catch (e) {
+        await runsc(["resume", id], true);
+        const rejected = /save rejected[^:]*: ([^\n]*?):?\n/.exec(e instanceof Error ? e.message : String(e));
+        if (rejected) {
+          throw new SandpitError(
+            "failed_precondition",
+            `sandbox '${id}' has a TCP connection gVisor cannot save (open or closing): ${rejected[1]}`,
+          );
+        }
+        throw e;
+      }
       await runsc(["delete", "-force", id], true);
     },
     async restore(id, bundle, imageDir, logFile) {

@@ -336,6 +336,22 @@ export function driverSuite(traits: DriverTraits): void {
         const after = Number(await readCount());
         // A process started afresh would be near 10 by now; a restored one goes on from `before`.
         assert.ok(after > before && before > 5, `counter went from ${before} to ${after}`);
+        // An HTTP/1.0 server closes first: its end of the connection sits in TIME_WAIT, which
+        // gVisor cannot save either and does not list in /proc/net/tcp. Refused, running or
+        // paused, the sandbox stays whole (a refused save used to end it).
+        await http10Get(info.address, 8080);
+        await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
+        assert.equal((await rt.get(id)).status, "running");
+        const running = Number(await readCount());
+        await rt.pause(id);
+        await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
+        assert.equal((await rt.get(id)).status, "paused");
+        await rt.resume(id);
+        await new Promise((r) => setTimeout(r, 300));
+        const resumed = Number(await readCount());
+        assert.ok(resumed > running, `counter went from ${running} to ${resumed}`);
+        // Its listener still takes connections.
+        await http10Get(info.address, 8080);
       } finally {
         client.destroy();
         await rt.remove(id);
@@ -343,6 +359,15 @@ export function driverSuite(traits: DriverTraits): void {
       async function readCount() {
         const r = await rt.exec(id, ["cat", "/tmp/count"]).catch(() => undefined);
         return r?.stdout.trim();
+      }
+      async function http10Get(host: string, port: number) {
+        const socket = new Socket();
+        await new Promise<void>((resolve, reject) => {
+          socket.once("error", reject);
+          socket.connect(port, host, () => socket.write("GET / HTTP/1.0\r\n\r\n"));
+          socket.on("data", () => {});
+          socket.once("close", (hadError) => (hadError ? reject(new Error("no answer")) : resolve()));
+        });
       }
     });
 

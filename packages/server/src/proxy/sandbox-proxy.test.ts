@@ -679,6 +679,45 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
     await closed;
   });
 
+  test("an upstream that closes first gets a reset back: its end keeps no TIME_WAIT (gVisor cannot save one)", async () => {
+    // An HTTP/1.0 server: the body ends with the connection, which the server closes.
+    const http10 = net.createServer((socket) => {
+      socket.once("data", () =>
+        socket.end("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello, then close"),
+      );
+      socket.on("error", () => {});
+    });
+    const port = await listen(http10, "127.0.0.1");
+    // TIME_WAIT (06) entries of /proc/net/tcp whose local end is the server's port.
+    const timeWaits = async () => {
+      const { readFile } = await import("node:fs/promises");
+      const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+      return (await readFile("/proc/net/tcp", "utf8"))
+        .split("\n")
+        .filter((line) => line.trim().split(/\s+/)[1]?.endsWith(hex) && line.trim().split(/\s+/)[3] === "06")
+        .length;
+    };
+    try {
+      // The check can fail: a plain client answers the server's FIN with one and leaves a TIME_WAIT.
+      await new Promise<void>((resolve, reject) => {
+        const direct = net.connect(port, "127.0.0.1", () => direct.write("GET / HTTP/1.0\r\n\r\n"));
+        direct.on("data", () => {});
+        direct.once("error", reject);
+        direct.once("close", () => resolve());
+      });
+      await eventually(async () => (await timeWaits()) === 1, "the direct connection's TIME_WAIT");
+      for (let i = 0; i < 3; i++) {
+        const reply = await call({ path: "/", headers: routed("abc123", port) });
+        assert.equal(reply.status, 200);
+        assert.equal(reply.body.toString(), "hello, then close");
+      }
+      await delay(50);
+      assert.equal(await timeWaits(), 1, "only the direct connection's TIME_WAIT");
+    } finally {
+      http10.close();
+    }
+  });
+
   test("upstream connections are kept alive and reused", async () => {
     const before = await connections(appB);
     for (let i = 0; i < 20; i++) {

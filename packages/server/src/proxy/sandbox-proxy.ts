@@ -111,6 +111,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     scheduling: "lifo",
   });
   const live = new Map<string, Set<Exchange>>();
+  const resetsOnEnd = new WeakSet<Socket>();
   const addresses = new Map<string, string>();
   const resuming = new Map<string, Promise<string>>();
   let closed = false;
@@ -273,7 +274,15 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     });
     exchange.upstream = upstream;
     let response: http.IncomingMessage | undefined;
-    upstream.on("socket", (socket: Socket) => socket.setNoDelay(true));
+    upstream.on("socket", (socket: Socket) => {
+      socket.setNoDelay(true);
+      if (resetsOnEnd.has(socket)) return;
+      resetsOnEnd.add(socket);
+      // The sandbox closed first (an HTTP/1.0 server, `Connection: close`, an idle timeout): a
+      // FIN back would leave its end in TIME_WAIT for a minute, and gVisor cannot save a sandbox
+      // holding one. A reset instead; first in line, before the client's own end handling.
+      socket.prependListener("end", () => reset(socket));
+    });
     upstream.on("response", (upstreamRes) => {
       response = upstreamRes;
       if (exchange.done) {
