@@ -206,14 +206,6 @@ const knownIssues = [
     todo: false,
     matches: (f: Finding) => f.status === 500 && /ENAMETOOLONG/.test(f.body),
   },
-  {
-    id: "file metadata under runsc → 500",
-    // Open: this runsc's gofer has no extended attributes, so `x-metadata-*` on an upload to the
-    // root filesystem fails (tmpfs such as /tmp works); the file is rolled back.
-    todo: true,
-    matches: (f: Finding) =>
-      f.status === 500 && /error setting file metadata: .*not support extended attributes/.test(f.body),
-  },
 ] as const;
 
 // The Connect protocol itself says so: an unsupported compression is `unimplemented` (501).

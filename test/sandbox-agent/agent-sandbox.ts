@@ -41,14 +41,20 @@ export async function createAgentSandbox(
       `${MOUNT}/agent.mjs`,
     ],
   });
+  await waitForAgent(info);
+  return info;
+}
+
+/** Resolves once the sandbox's agent answers /health (after a create or a restore). */
+export async function waitForAgent(info: SandboxInfo): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const ok = await fetch(`http://${info.address}:${AGENT_PORT}/health`).then(
       (r) => r.status === 204,
       () => false,
     );
-    if (ok) return info;
-    if (Date.now() > deadline) throw new Error(`agent in ${id} did not become healthy`);
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`agent in ${info.id} did not become healthy`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

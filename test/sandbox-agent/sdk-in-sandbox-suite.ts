@@ -7,10 +7,18 @@ import { after, before, describe, test } from "node:test";
 import { createLocalRuntime, type LocalRuntime, type SandboxInfo } from "@sandpit/runtime";
 import { CommandExitError, Sandbox } from "e2b";
 import { hostLeftovers } from "../../packages/runtime/test/host-leftovers.js";
-import { AGENT_PORT, buildAgentBundle, createAgentSandbox, initAgent } from "./agent-sandbox.js";
+import {
+  AGENT_PORT,
+  buildAgentBundle,
+  createAgentSandbox,
+  initAgent,
+  waitForAgent,
+} from "./agent-sandbox.js";
 
 const notRoot = process.getuid?.() !== 0 ? "needs root (sandboxes)" : false;
 const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates";
+/** The agent's linked metadata store, used where the root filesystem keeps no xattrs (gVisor). */
+const METADATA_STORE = "/var/lib/sandpit-agent/file-metadata";
 
 /** The official SDK against the agent running as a real sandbox's main process. */
 export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string): void {
@@ -119,6 +127,63 @@ export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string
       assert.match(out, /123/);
     });
 
+    /** Names in the agent's metadata store (runsc); none where xattrs serve instead (runc). */
+    const storeNames = async () =>
+      (await sbx.commands.run(`ls -A ${METADATA_STORE} 2>/dev/null || true`, { user: "root" })).stdout
+        .split("\n")
+        .filter(Boolean);
+
+    test("files: metadata on the root filesystem follows a mv, not a path deleted and made again", async () => {
+      const meta = { author: "mish", team: "core" };
+      const written = await sbx.files.write("meta/a.txt", "alpha", {
+        metadata: { author: "mish", Team: "core" },
+      });
+      assert.deepEqual(written.metadata, meta);
+      assert.deepEqual((await sbx.files.getInfo("meta/a.txt")).metadata, meta);
+      assert.deepEqual(
+        (await sbx.files.list("meta")).map((e) => [e.name, e.metadata]),
+        [["a.txt", meta]],
+      );
+      await sbx.commands.run("mv meta/a.txt meta/b.txt && echo more >> meta/b.txt");
+      assert.deepEqual((await sbx.files.getInfo("meta/b.txt")).metadata, meta);
+      assert.equal(await sbx.files.read("meta/b.txt"), "alphamore\n");
+
+      await sbx.commands.run("rm meta/b.txt && echo new > meta/b.txt");
+      assert.equal((await sbx.files.getInfo("meta/b.txt")).metadata, undefined);
+      // Each upload with metadata also collects entries of deleted files (else the 30 s sweep).
+      await sbx.files.write("meta/c.txt", "gamma", { metadata: { k: "c" } });
+      assert.equal((await sbx.files.getInfo("meta/b.txt")).metadata, undefined);
+      assert.deepEqual((await sbx.files.getInfo("meta/c.txt")).metadata, { k: "c" });
+      const names = await storeNames();
+      if (runtime === "runsc") {
+        assert.equal(names.length, 2, `only c.txt's link and json are left: ${names.join(" ")}`);
+        const [link] = names.filter((n) => !n.endsWith(".json"));
+        const inodes = await sbx.commands.run(
+          `stat -c %i /home/user/meta/c.txt ${METADATA_STORE}/${link}; stat -c %h /home/user/meta/b.txt`,
+          { user: "root" },
+        );
+        const [file, linked, nlink] = inodes.stdout.trim().split("\n");
+        assert.equal(file, linked, "the store's link is c.txt");
+        assert.equal(nlink, "1", "b.txt has no link in the store");
+      } else {
+        assert.deepEqual(names, [], "runc keeps metadata in xattrs; the store is never made");
+      }
+
+      await sbx.files.write("meta/c.txt", "gamma again");
+      assert.equal((await sbx.files.getInfo("meta/c.txt")).metadata, undefined);
+      assert.deepEqual(await storeNames(), []);
+    });
+
+    test("files: metadata on a file that came with the template (copied up from the image's layer)", async () => {
+      const profile = await sbx.files.read(".profile");
+      const written = await sbx.files.write(".profile", profile, { metadata: { from: "template" } });
+      assert.deepEqual(written.metadata, { from: "template" });
+      assert.deepEqual((await sbx.files.getInfo(".profile")).metadata, { from: "template" });
+      assert.equal(await sbx.files.read(".profile"), profile);
+      const owner = await sbx.commands.run("stat -c '%U %a' .profile");
+      assert.equal(owner.stdout, "user 644\n");
+    });
+
     test("files: write, read, list, metadata-free info, watch", async () => {
       await sbx.files.write("dir/a.txt", "alpha");
       assert.equal(await sbx.files.read("dir/a.txt"), "alpha");
@@ -143,6 +208,7 @@ export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string
         events.join(","),
       );
       assert.equal(await sbx.files.exists("dir/nope"), false);
+      assert.equal(info.metadata, undefined);
     });
 
     test("a server bound to 127.0.0.1 answers on the sandbox address, only while it listens", async (t) => {
@@ -187,6 +253,33 @@ export function sdkInSandboxSuite(runtime: "runsc" | "runc", addressPool: string
         await new Promise((r) => setTimeout(r, 50));
       }
       t.diagnostic(`refused ${Date.now() - killed} ms after the kill`);
+    });
+
+    test("file metadata outlives a restart on the same files (gVisor numbers inodes afresh)", async () => {
+      await sbx.files.write("keep/k.txt", "k", { metadata: { kept: "yes" } });
+      await sbx.commands.run("mv keep/k.txt keep/moved.txt; echo x > keep/plain.txt");
+      await rt.halt(id);
+      await rt.restore(id);
+      await waitForAgent(info);
+      await initAgent(info, { envVars: { FROM_INIT: "init-value" } });
+      // The SDK keeps up to 10 sockets per pool alive; they died with the old sandbox, and each
+      // call that meets one fails before the new agent sees it.
+      const again = async <T>(call: () => Promise<T>): Promise<T> => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await call();
+          } catch (error) {
+            if (attempt >= 30 || !/fetch failed/.test(String(error))) throw error;
+          }
+        }
+      };
+      assert.deepEqual((await again(() => sbx.files.getInfo("keep/moved.txt"))).metadata, { kept: "yes" });
+      assert.deepEqual((await again(() => sbx.files.getInfo(".profile"))).metadata, { from: "template" });
+      assert.equal((await again(() => sbx.files.getInfo("keep/plain.txt"))).metadata, undefined);
+      await again(() => sbx.files.remove("keep/moved.txt"));
+      const profile = await again(() => sbx.files.read(".profile"));
+      await again(() => sbx.files.write(".profile", profile));
+      assert.deepEqual(await again(storeNames), []);
     });
   });
 }

@@ -8,18 +8,21 @@ test("flags override env vars override defaults", () => {
     host: "0.0.0.0",
     portForwarding: true,
     launcher: true,
+    fileMetadataDir: "/var/lib/sandpit-agent/file-metadata",
   });
   assert.deepEqual(readAgentConfig([], { SANDPIT_AGENT_PORT: "5000", SANDPIT_AGENT_HOST: "127.0.0.1" }), {
     port: 5000,
     host: "127.0.0.1",
     portForwarding: true,
     launcher: true,
+    fileMetadataDir: "/var/lib/sandpit-agent/file-metadata",
   });
   assert.deepEqual(readAgentConfig(["--port", "6000", "--host=::1"], { SANDPIT_AGENT_PORT: "5000" }), {
     port: 6000,
     host: "::1",
     portForwarding: true,
     launcher: true,
+    fileMetadataDir: "/var/lib/sandpit-agent/file-metadata",
   });
 });
 
@@ -46,4 +49,19 @@ test("the launcher is on unless a flag or env var turns it off", () => {
 test("a bad port is refused", () => {
   assert.throws(() => readAgentConfig(["--port", "http"], {}), /--port: invalid port 'http'/);
   assert.throws(() => readAgentConfig([], { SANDPIT_AGENT_PORT: "70000" }), /SANDPIT_AGENT_PORT/);
+});
+
+test("the file metadata directory comes from a flag or env var and must be absolute", () => {
+  assert.equal(
+    readAgentConfig([], { SANDPIT_AGENT_FILE_METADATA_DIR: "/srv/meta" }).fileMetadataDir,
+    "/srv/meta",
+  );
+  assert.equal(
+    readAgentConfig(["--file-metadata-dir=/a"], { SANDPIT_AGENT_FILE_METADATA_DIR: "/b" }).fileMetadataDir,
+    "/a",
+  );
+  assert.throws(
+    () => readAgentConfig(["--file-metadata-dir", "rel"], {}),
+    /--file-metadata-dir: must be an absolute path/,
+  );
 });

@@ -1,4 +1,5 @@
 import { defaultAgentPort } from "./agent-server.js";
+import { defaultMetadataStoreDir } from "./linked-metadata-store.js";
 
 /** The agent's process-level settings; flags override env vars override defaults. */
 export interface AgentConfig {
@@ -8,6 +9,8 @@ export interface AgentConfig {
   readonly portForwarding: boolean;
   /** Start commands through the process launcher (on by default; off forks the agent each time). */
   readonly launcher: boolean;
+  /** Where file metadata goes on filesystems without extended attributes (gVisor's root). */
+  readonly fileMetadataDir: string;
 }
 
 function parsePort(value: string, source: string): number {
@@ -32,8 +35,9 @@ function parseSwitch(value: string, source: string): boolean {
 }
 
 /**
- * Reads `--port`/`--host`/`--no-port-forwarding`/`--no-launcher` and `SANDPIT_AGENT_PORT`/
- * `SANDPIT_AGENT_HOST`/`SANDPIT_AGENT_PORT_FORWARDING`/`SANDPIT_AGENT_LAUNCHER`, once, at startup.
+ * Reads `--port`/`--host`/`--no-port-forwarding`/`--no-launcher`/`--file-metadata-dir` and
+ * `SANDPIT_AGENT_PORT`/`SANDPIT_AGENT_HOST`/`SANDPIT_AGENT_PORT_FORWARDING`/
+ * `SANDPIT_AGENT_LAUNCHER`/`SANDPIT_AGENT_FILE_METADATA_DIR`, once, at startup.
  */
 export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
   const portFlag = flag(argv, "port");
@@ -50,5 +54,11 @@ export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   let launcher = true;
   if (argv.includes("--no-launcher")) launcher = false;
   else if (envLauncher) launcher = parseSwitch(envLauncher, "SANDPIT_AGENT_LAUNCHER");
-  return Object.freeze({ port, host, portForwarding, launcher });
+  const dirFlag = flag(argv, "file-metadata-dir");
+  const fileMetadataDir = dirFlag ?? (env.SANDPIT_AGENT_FILE_METADATA_DIR || defaultMetadataStoreDir);
+  if (!fileMetadataDir.startsWith("/")) {
+    const source = dirFlag !== undefined ? "--file-metadata-dir" : "SANDPIT_AGENT_FILE_METADATA_DIR";
+    throw new Error(`${source}: must be an absolute path, got '${fileMetadataDir}'`);
+  }
+  return Object.freeze({ port, host, portForwarding, launcher, fileMetadataDir });
 }

@@ -5,6 +5,7 @@ import { AGENT_PORT } from "@sandpit/protocol";
 import { type AgentContext, createAgentContext } from "./agent-context.js";
 import type { AgentState } from "./agent-state.js";
 import { createDualProtocolServer, type DualRequestListener } from "./dual-protocol-server.js";
+import { createFileMetadata } from "./file-metadata.js";
 import { registerFilesystemService } from "./filesystem/filesystem-service.js";
 import type { WatcherRegistry } from "./filesystem/watchers.js";
 import { createHttpRoutes } from "./http/http-routes.js";
@@ -41,6 +42,11 @@ export interface AgentServerOptions {
    * agent for every command instead. Default: bin/sandpit-launcher beside the bundled agent.
    */
   launcherPath?: string | false;
+  /**
+   * Where file metadata goes on filesystems without extended attributes (a root-only directory
+   * on that filesystem). Default /var/lib/sandpit-agent/file-metadata.
+   */
+  fileMetadataDir?: string;
 }
 
 /** A running (or ready to run) agent. */
@@ -81,7 +87,11 @@ function handleCors(
 
 /** Creates the agent: Connect-RPC process and filesystem services plus envd's HTTP routes, one port. */
 export function createAgentServer(options: AgentServerOptions = {}): AgentServer {
-  const context = createAgentContext(options);
+  const context = createAgentContext({
+    state: options.state,
+    users: options.users,
+    fileMetadata: createFileMetadata({ storeDir: options.fileMetadataDir }),
+  });
   const processes = createProcessRegistry();
   const shutdown = new AbortController();
   let forwarder: PortForwarder | undefined;
@@ -153,6 +163,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
       shutdown.abort();
       processes.killAll();
       readyShells.close();
+      context.fileMetadata.close();
       // Bounded: a command stuck in the kernel must not hold the agent's shutdown forever.
       const launcherGone =
         launcher && Promise.race([launcher.close(), sleep(3000, undefined, { ref: false })]);

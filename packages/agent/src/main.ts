@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     // Servers bound to 127.0.0.1 inside the sandbox must still answer the proxy (ARCHITECTURE).
     portForwarding: config.portForwarding ? {} : undefined,
     launcherPath: config.launcher ? undefined : false,
+    fileMetadataDir: config.fileMetadataDir,
   });
   const { port } = await server.listen();
   console.log(

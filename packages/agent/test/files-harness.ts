@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { filesystemPb } from "@sandpit/protocol";
 import type { AgentContext } from "../src/agent-context.js";
 import { type AgentState, initialAgentState } from "../src/agent-state.js";
 import { createDualProtocolServer } from "../src/dual-protocol-server.js";
+import { createFileMetadata, type FileMetadata } from "../src/file-metadata.js";
 import { registerFilesystemService } from "../src/filesystem/filesystem-service.js";
 import type { WatcherRegistry } from "../src/filesystem/watchers.js";
 import { createHttpRoutes, type HttpRoutesOptions } from "../src/http/http-routes.js";
@@ -30,13 +31,27 @@ export interface FilesAgent extends AsyncDisposable {
   root: string;
   home: string;
   state: AgentState;
+  fileMetadata: FileMetadata;
   watchers: WatcherRegistry;
   fs: Client<typeof filesystemPb.Filesystem>;
   close(): Promise<void>;
 }
 
+/** Options of {@link startFilesAgent}. */
+export interface FilesAgentOptions extends HttpRoutesOptions {
+  /**
+   * Treat the tree's filesystem as one without xattrs, as gVisor's root filesystem is, so file
+   * metadata goes to the linked store in `<root>/file-metadata`.
+   */
+  withoutXattrs?: boolean;
+  /** More paths whose filesystems are to be treated so. */
+  otherPathsWithoutXattrs?: readonly string[];
+  /** The linked store's sweep interval. */
+  metadataSweepIntervalMs?: number;
+}
+
 /** Starts a FilesAgent; `await using` closes it and removes its tree. */
-export async function startFilesAgent(options: HttpRoutesOptions = {}): Promise<FilesAgent> {
+export async function startFilesAgent(options: FilesAgentOptions = {}): Promise<FilesAgent> {
   const root = mkdtempSync(join(tmpdir(), "sandpit-files-"));
   const home = join(root, "home", "user");
   mkdirSync(join(root, "etc"));
@@ -50,7 +65,15 @@ export async function startFilesAgent(options: HttpRoutesOptions = {}): Promise<
   writeFileSync(join(root, "etc", "group"), `root:x:0:\nuser:x:${testUid}:\n`);
   const state = initialAgentState();
   state.defaultUser = "user";
-  const ctx: AgentContext = { state, users: createUserDirectory(join(root, "etc")) };
+  const fileMetadata = createFileMetadata({
+    storeDir: join(root, "file-metadata"),
+    devicesWithoutXattrs: [
+      ...(options.withoutXattrs ? [root] : []),
+      ...(options.otherPathsWithoutXattrs ?? []),
+    ].map((path) => statSync(path, { bigint: true }).dev),
+    sweepIntervalMs: options.metadataSweepIntervalMs,
+  });
+  const ctx: AgentContext = { state, users: createUserDirectory(join(root, "etc")), fileMetadata };
 
   let watchers: WatcherRegistry | undefined;
   const handler = connectNodeAdapter({
@@ -81,6 +104,7 @@ export async function startFilesAgent(options: HttpRoutesOptions = {}): Promise<
     if (closed) return;
     closed = true;
     watchers?.closeAll();
+    fileMetadata.close();
     await new Promise<void>((resolve) => {
       dual.server.close(() => resolve());
       dual.destroyConnections();
@@ -93,6 +117,7 @@ export async function startFilesAgent(options: HttpRoutesOptions = {}): Promise<
     root,
     home,
     state,
+    fileMetadata,
     watchers: watchers as unknown as WatcherRegistry,
     fs: createClient(filesystemPb.Filesystem, transport),
     close,

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import {
+  appendFileSync,
   chmodSync,
+  existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -17,6 +21,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { filesystemPb } from "@sandpit/protocol";
 import { setAttribute } from "fs-xattr";
 import { asUser, type FilesAgent, startFilesAgent, testUid } from "./files-harness.js";
+import { rawRequest } from "./http-request.js";
 
 const { EventType, FileType } = filesystemPb;
 const isRoot = process.getuid?.() === 0;
@@ -406,6 +411,90 @@ describe("CreateWatcher, GetWatcherEvents, RemoveWatcher", () => {
     await rejectsWith(agent.fs.removeWatcher({ watcherId }), Code.NotFound);
     await rejectsWith(agent.fs.createWatcher({ path: "missing" }), Code.NotFound);
     assert.equal(agent.watchers.size, 0);
+  });
+});
+
+describe("file metadata on a filesystem without xattrs (gVisor's root): the linked store", () => {
+  /** Uploads `content` to `path` with `metadata` as X-Metadata-* headers. */
+  async function upload(
+    agent: FilesAgent,
+    path: string,
+    metadata: Record<string, string>,
+    content = "x",
+    username = "user",
+  ) {
+    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+    for (const [k, v] of Object.entries(metadata)) headers[`x-metadata-${k}`] = v;
+    return rawRequest(`${agent.baseUrl}/files?${new URLSearchParams({ path, username })}`, {
+      method: "POST",
+      headers,
+      body: content,
+    });
+  }
+  const storeNames = (agent: FilesAgent) => {
+    const dir = join(agent.root, "file-metadata");
+    return existsSync(dir) ? readdirSync(dir).sort() : [];
+  };
+
+  it("upload, Stat, ListDir, Move and an append keep it; a bare upload clears it; Remove drops its link at once", async () => {
+    await using agent = await startFilesAgent({ withoutXattrs: true });
+    const res = await upload(agent, "doc.txt", { author: "mish" });
+    assert.equal(res.status, 200, res.body.toString());
+    assert.deepEqual((await agent.fs.stat({ path: "doc.txt" })).entry?.metadata, { author: "mish" });
+    const listed = (await agent.fs.listDir({ path: "", depth: 1 })).entries;
+    assert.deepEqual(
+      listed.map((e) => [e.name, e.metadata]),
+      [["doc.txt", { author: "mish" }]],
+    );
+    const moved = await agent.fs.move({ source: "doc.txt", destination: "sub/moved.txt" });
+    assert.deepEqual(moved.entry?.metadata, { author: "mish" });
+    appendFileSync(join(agent.home, "sub/moved.txt"), "more");
+    assert.deepEqual((await agent.fs.stat({ path: "sub/moved.txt" })).entry?.metadata, { author: "mish" });
+    assert.equal(storeNames(agent).length, 2);
+
+    assert.equal((await upload(agent, "sub/moved.txt", {})).status, 200);
+    assert.deepEqual((await agent.fs.stat({ path: "sub/moved.txt" })).entry?.metadata, {});
+    assert.deepEqual(storeNames(agent), []);
+
+    assert.equal((await upload(agent, "sub/moved.txt", { again: "1" })).status, 200);
+    assert.equal(storeNames(agent).length, 2);
+    await agent.fs.remove({ path: "sub/moved.txt" });
+    assert.deepEqual(storeNames(agent), [], "the removed file's space is not held by the store");
+  });
+
+  it("regression: a file deleted by a command and made again at its path shows no metadata", async () => {
+    await using agent = await startFilesAgent({ withoutXattrs: true, metadataSweepIntervalMs: 50 });
+    assert.equal((await upload(agent, "c", { k: "v" })).status, 200);
+    unlinkSync(join(agent.home, "c"));
+    writeFileSync(join(agent.home, "c"), "new");
+    assert.deepEqual((await agent.fs.stat({ path: "c" })).entry?.metadata, {});
+    for (let i = 0; i < 100 && storeNames(agent).length > 0; i++) await sleep(20);
+    assert.deepEqual(storeNames(agent), [], "the periodic sweep dropped the deleted file's entry");
+  });
+
+  it("on another filesystem an upload with metadata answers 500 and is rolled back", async (t) => {
+    if (!existsSync("/dev/shm")) {
+      t.skip("needs /dev/shm");
+      return;
+    }
+    const other = mkdtempSync("/dev/shm/sandpit-files-");
+    try {
+      await using agent = await startFilesAgent({ withoutXattrs: true, otherPathsWithoutXattrs: [other] });
+      if (statSync(other).dev === statSync(agent.root).dev) {
+        t.skip("needs /dev/shm on a filesystem of its own");
+        return;
+      }
+      const res = await upload(agent, join(other, "new.txt"), { k: "v" }, "x", "root");
+      assert.equal(res.status, 500);
+      assert.match(
+        res.body.toString(),
+        /error setting file metadata: file metadata is not supported on this filesystem/,
+      );
+      assert.deepEqual(readdirSync(other), [], "the new file was rolled back");
+      assert.equal((await upload(agent, join(other, "bare.txt"), {}, "x", "root")).status, 200);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });
 

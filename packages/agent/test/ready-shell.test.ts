@@ -127,6 +127,14 @@ describe("commands in a login shell started ahead", { skip }, () => {
     writeFileSync(profile(), "");
   });
 
+  it("regression: a long word before a redirect does not stall the agent (regex backtracking)", async () => {
+    await run("true");
+    const started = Date.now();
+    const path = `/${"long-directory-name/".repeat(4)}missing`;
+    assert.equal((await run(`ls -A ${path} 2>/dev/null || echo none`)).stdout, "none\n");
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+
   it("keeps stdin open when asked, byte for byte after the command", async () => {
     await run("true");
     const handle = await sandbox.commands.run('read -r line; echo "got $line"; cat', {

@@ -1,6 +1,7 @@
 import { type BigIntStats, type FSWatcher, lstatSync, readdirSync, watch } from "node:fs";
 import { basename, join } from "node:path";
 import { filesystemPb } from "@sandpit/protocol";
+import type { FileMetadata } from "../file-metadata.js";
 import { type EntryInfoInit, entryInfoOf } from "./entry-info.js";
 import type { OwnerNames } from "./owner-names.js";
 
@@ -19,6 +20,7 @@ export interface DirectoryWatcherOptions {
   /** Attach an EntryInfo to CREATE, WRITE and CHMOD events when the path can be stat-ed. */
   includeEntry: boolean;
   names: OwnerNames;
+  fileMetadata: FileMetadata;
   onEvent(event: WatchEvent): void;
   /** The watch broke (e.g. out of inotify watches); no more events follow. */
   onError(error: Error): void;
@@ -120,7 +122,7 @@ export function watchDirectory(root: string, options: DirectoryWatcherOptions): 
       });
       return;
     }
-    const entry = entryInfoOf(absolute(name), options.names).catch(() => undefined);
+    const entry = entryInfoOf(absolute(name), options.names, options.fileMetadata).catch(() => undefined);
     emitting = emitting.then(async () => {
       const resolved = await entry;
       if (!closed) options.onEvent(resolved ? { name, type, entry: resolved } : { name, type });

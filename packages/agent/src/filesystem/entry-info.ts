@@ -3,7 +3,7 @@ import { lstat, realpath, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { filesystemPb } from "@sandpit/protocol";
-import { readFileMetadata } from "../file-metadata.js";
+import { type FileMetadata, readFileMetadata } from "../file-metadata.js";
 import { fileModeString } from "./file-mode-string.js";
 import type { OwnerNames } from "./owner-names.js";
 
@@ -20,13 +20,14 @@ function typeOf(info: BigIntStats): filesystemPb.FileType {
 
 /**
  * The EntryInfo of a path exactly as envd builds it (spec §6.6), from its lstat: a symlink
- * reports its final target's type and permission bits and the fully resolved target path
- * (the link's own path when that fails; then type UNSPECIFIED, mode 0), while `permissions`,
- * size, owner and mtime stay the link's own. Throws the lstat error (ENOENT…) to the caller.
+ * reports its final target's type, permission bits and metadata and the fully resolved target
+ * path (the link's own path when that fails; then type UNSPECIFIED, mode 0), while
+ * `permissions`, size, owner and mtime stay the link's own. Throws the lstat error (ENOENT…).
  */
 export async function entryInfoOf(
   path: string,
   names: OwnerNames,
+  files: FileMetadata,
   lstatResult?: BigIntStats,
 ): Promise<EntryInfoInit> {
   const info = lstatResult ?? (await lstat(path, { bigint: true }));
@@ -34,16 +35,18 @@ export async function entryInfoOf(
   let type = typeOf(info);
   let mode = rawMode & 0o777;
   let symlinkTarget: string | undefined;
+  // What the path leads to, for its metadata: the lstat serves unless it is a symlink.
+  let followed: BigIntStats | undefined = info;
   if (info.isSymbolicLink()) {
     symlinkTarget = await realpath(path).catch(() => path);
-    const target = await stat(symlinkTarget, { bigint: true }).catch(() => undefined);
-    type = target ? typeOf(target) : FileType.UNSPECIFIED;
-    mode = target ? Number(target.mode) & 0o777 : 0;
+    followed = await stat(symlinkTarget, { bigint: true }).catch(() => undefined);
+    type = followed ? typeOf(followed) : FileType.UNSPECIFIED;
+    mode = followed ? Number(followed.mode) & 0o777 : 0;
   }
   const [owner, group, metadata] = await Promise.all([
     names.user(Number(info.uid)),
     names.group(Number(info.gid)),
-    readFileMetadata(path).catch(() => ({})),
+    followed ? readFileMetadata(files, path, followed).catch(() => ({})) : {},
   ]);
   // Floor division keeps nanos in [0, 1e9) for times before 1970 too.
   let seconds = info.mtimeNs / 1_000_000_000n;

@@ -3,6 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type filesystemPb, SandpitError } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
+import type { FileMetadata } from "../file-metadata.js";
 import { rpcUserPath } from "../rpc-user.js";
 import { type EntryInfoInit, entryInfoOf } from "./entry-info.js";
 import { errnoOf, internalError, isMissing } from "./fs-errors.js";
@@ -45,11 +46,17 @@ export async function listDir(
   if (!info.isDirectory()) throw new SandpitError("invalid_argument", `path is not a directory: ${resolved}`);
 
   const entries: EntryInfoInit[] = [];
-  await walk(root, depth, createOwnerNames(ctx.users), entries);
+  await walk(root, depth, createOwnerNames(ctx.users), ctx.fileMetadata, entries);
   return { entries };
 }
 
-async function walk(dir: string, depthLeft: number, names: OwnerNames, out: EntryInfoInit[]): Promise<void> {
+async function walk(
+  dir: string,
+  depthLeft: number,
+  names: OwnerNames,
+  files: FileMetadata,
+  out: EntryInfoInit[],
+): Promise<void> {
   let children: string[];
   try {
     children = (await readdir(dir)).sort(byBytes);
@@ -65,7 +72,7 @@ async function walk(dir: string, depthLeft: number, names: OwnerNames, out: Entr
       const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
       try {
         const info = await lstat(path, { bigint: true });
-        return { path, isDir: info.isDirectory(), entry: await entryInfoOf(path, names, info) };
+        return { path, isDir: info.isDirectory(), entry: await entryInfoOf(path, names, files, info) };
       } catch (error) {
         if (isMissing(error)) return undefined;
         throw internalError(`error reading directory ${dir}`, error);
@@ -76,6 +83,6 @@ async function walk(dir: string, depthLeft: number, names: OwnerNames, out: Entr
   for (const child of found) {
     if (!child) continue;
     out.push(child.entry);
-    if (child.isDir && depthLeft > 1) await walk(child.path, depthLeft - 1, names, out);
+    if (child.isDir && depthLeft > 1) await walk(child.path, depthLeft - 1, names, files, out);
   }
 }

@@ -32,7 +32,7 @@ export async function makeDir(
     const created = await ensureDirs(path, user);
     // Lost a race with another creator: same answer as if it had been there first.
     if (created.length === 0) throw new SandpitError("already_exists", `directory already exists: ${path}`);
-    return { entry: await entryInfoOf(path, createOwnerNames(ctx.users)) };
+    return { entry: await entryInfoOf(path, createOwnerNames(ctx.users), ctx.fileMetadata) };
   } catch (error) {
     throw internalError("error creating directory", error);
   }

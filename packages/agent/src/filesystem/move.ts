@@ -37,7 +37,7 @@ export async function move(
     throw internalError("error renaming", error);
   }
   try {
-    return { entry: await entryInfoOf(destination, createOwnerNames(ctx.users)) };
+    return { entry: await entryInfoOf(destination, createOwnerNames(ctx.users), ctx.fileMetadata) };
   } catch (error) {
     throw internalError("error getting file info", error);
   }

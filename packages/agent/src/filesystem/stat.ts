@@ -17,7 +17,7 @@ export async function stat(
 ): Promise<StatResponseInit> {
   const { path } = await rpcUserPath(ctx, context.requestHeader, req.path);
   try {
-    return { entry: await entryInfoOf(path, createOwnerNames(ctx.users)) };
+    return { entry: await entryInfoOf(path, createOwnerNames(ctx.users), ctx.fileMetadata) };
   } catch (error) {
     if (isMissing(error)) throw new SandpitError("not_found", `file not found: ${(error as Error).message}`);
     throw internalError("error statting file", error);

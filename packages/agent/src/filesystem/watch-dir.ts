@@ -36,6 +36,7 @@ export async function* watchDir(
       recursive: req.recursive,
       includeEntry: req.includeEntry,
       names: createOwnerNames(ctx.users),
+      fileMetadata: ctx.fileMetadata,
       onEvent: (event) => queue.push(event),
       onError: (error) => queue.fail(new SandpitError("internal", `watcher error: ${error.message}`)),
     });

@@ -72,6 +72,7 @@ export async function createWatcher(
       recursive: req.recursive,
       includeEntry: req.includeEntry,
       names: createOwnerNames(ctx.users),
+      fileMetadata: ctx.fileMetadata,
       onEvent(event) {
         if (polled.events.length >= maxBufferedEvents) {
           polled.error ??= new SandpitError(

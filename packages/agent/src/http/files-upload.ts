@@ -7,7 +7,7 @@ import { createGunzip } from "node:zlib";
 import { SandpitError } from "@sandpit/protocol";
 import busboy from "busboy";
 import { chownToUser, ensureDirs } from "../ensure-dirs.js";
-import { replaceFileMetadata } from "../file-metadata.js";
+import { type FileMetadata, replaceFileMetadata } from "../file-metadata.js";
 import { isBadPath } from "../filesystem/fs-errors.js";
 import { resolveUserPath } from "../paths.js";
 import type { SandboxUser } from "../users.js";
@@ -135,7 +135,7 @@ async function receiveUpload(
 
   if (!isMultipart) {
     const path = resolve(queryPath ?? "");
-    await writeFile(path, body, user, metadata, journal);
+    await writeFile(ctx.fileMetadata, path, body, user, metadata, journal);
     return [entryOf(path)];
   }
 
@@ -158,7 +158,7 @@ async function receiveUpload(
       );
     }
     seen.add(path);
-    await writeFile(path, part.content, user, metadata, journal);
+    await writeFile(ctx.fileMetadata, path, part.content, user, metadata, journal);
     entries.push(entryOf(path));
   });
   return entries;
@@ -284,6 +284,7 @@ async function receiveParts(
  * truncated in place (same inode, so watchers see WRITE) and chowned, then its metadata replaced.
  */
 async function writeFile(
+  files: FileMetadata,
   path: string,
   content: Readable,
   user: SandboxUser,
@@ -329,7 +330,7 @@ async function writeFile(
     throw new UploadError(400, `error reading request body: ${(error as Error).message}`);
   }
   try {
-    await replaceFileMetadata(path, metadata);
+    await replaceFileMetadata(files, path, metadata);
   } catch (error) {
     if (errnoOf(error) === "ENOSPC")
       throw new UploadError(507, "not enough disk space available for metadata");

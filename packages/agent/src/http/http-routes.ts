@@ -2,6 +2,7 @@ import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { AgentLog } from "../agent-log.js";
 import type { AgentState } from "../agent-state.js";
 import { accessTokenHeader, checkAccessToken, unauthorizedMessage } from "../auth.js";
+import type { FileMetadata } from "../file-metadata.js";
 import type { CaBundlePaths } from "../install-ca-bundle.js";
 import type { UserDirectory } from "../users.js";
 import { handleEnvs } from "./envs.js";
@@ -18,6 +19,7 @@ import { sendError } from "./send-json.js";
 export interface HttpRoutesContext {
   state: AgentState;
   users: UserDirectory;
+  fileMetadata: FileMetadata;
 }
 
 /**

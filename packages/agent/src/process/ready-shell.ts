@@ -38,8 +38,9 @@ const waitingScript = [
 
 // A lone simple command of plain words and simply quoted strings (nothing the shell would
 // expand, redirect or chain), which bash -c would exec: its first word is neither an assignment
-// nor one of bash's builtins or keywords.
-const plainWord = String.raw`(?:[A-Za-z0-9_./:=+,@%^-]+|'[^']*'|"[^"$\x60\\!]*")+`;
+// nor one of bash's builtins or keywords. One character per repetition: with runs (`[…]+`
+// inside `(…)+`) a long word followed by a refused character backtracked exponentially.
+const plainWord = String.raw`(?:[A-Za-z0-9_./:=+,@%^-]|'[^']*'|"[^"$\x60\\!]*")+`;
 const simpleCommand = new RegExp(String.raw`^[ \t]*([A-Za-z0-9_./:+,@%^-]+)(?:[ \t]+${plainWord})*[ \t]*$`);
 const notExecutable = new Set(
   (
