@@ -26,8 +26,26 @@ const keepAliveTimeoutMs = 640_000;
 /** Creates the listener; h2c connections are recognised by the HTTP/2 connection preface. */
 export function createDualProtocolServer(listener: DualRequestListener): DualProtocolServer {
   const sockets = new Set<net.Socket>();
-  const h1 = http.createServer({ requestTimeout: 0, keepAliveTimeout: keepAliveTimeoutMs }, listener);
+  const h1 = http.createServer({ requestTimeout: 0, keepAliveTimeout: keepAliveTimeoutMs }, (req, res) => {
+    // After an end of input the request read so far is still answered, then the connection
+    // closes; the answer says so, so the client does not send its next request on it.
+    const lastOnConnection = () => {
+      if (!res.headersSent) res.shouldKeepAlive = false;
+    };
+    if (req.socket.readableEnded) lastOnConnection();
+    else {
+      req.socket.once("end", lastOnConnection);
+      res.once("close", () => req.socket.off("end", lastOnConnection));
+    }
+    listener(req, res);
+  });
   h1.timeout = 0;
+  // gVisor, restored from a checkpoint, at times reports a hang-up on a fresh connection that
+  // is still open, and libuv takes it for an end of input right after the request arrived
+  // (measured: the first request after ~half of the restores got a FIN and no answer). Half-open,
+  // the request is answered all the same instead of dropped; a client that really half-closes
+  // after its request is served too.
+  (h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   const h2 = http2.createServer({}, listener);
   h2.on("session", (session) => {
     session.on("error", () => session.destroy());
@@ -45,6 +63,8 @@ export function createDualProtocolServer(listener: DualRequestListener): DualPro
       socket.off("readable", onReadable);
       socket.off("end", onEnd);
       socket.unshift(seen);
+      // The HTTP/1.1 server closes a connection itself once its last answer is out.
+      if (!looksH2) socket.allowHalfOpen = true;
       // Dropping the readable listener takes effect on the next tick; handing the socket over
       // before then leaves it flowing, so the HTTP server could not pause a fast uploader and
       // would buffer the whole body.

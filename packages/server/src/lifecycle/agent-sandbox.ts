@@ -43,9 +43,10 @@ export interface AgentSandboxes {
 }
 
 /**
- * One request to an agent on its own connection, which this side closes once the answer is
- * in. Closing first leaves the TIME_WAIT on the host: gVisor cannot checkpoint a sandbox
- * holding one, so the sandbox's end must not be the one to close.
+ * One request to an agent on its own connection, which this side resets once the answer is
+ * in: gVisor cannot checkpoint a sandbox holding a TIME_WAIT, and a reset leaves none on either
+ * end, even when the agent closed first (it does after an end of input, see the agent's
+ * dual-protocol server).
  */
 function agentRequest(
   address: string,
@@ -62,7 +63,10 @@ function agentRequest(
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on("end", () => {
+          res.socket.resetAndDestroy();
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+        });
         res.on("error", reject);
       },
     );
