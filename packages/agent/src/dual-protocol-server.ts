@@ -27,15 +27,17 @@ const keepAliveTimeoutMs = 640_000;
 export function createDualProtocolServer(listener: DualRequestListener): DualProtocolServer {
   const sockets = new Set<net.Socket>();
   const h1 = http.createServer({ requestTimeout: 0, keepAliveTimeout: keepAliveTimeoutMs }, (req, res) => {
-    // After an end of input the request read so far is still answered, then the connection
-    // closes; the answer says so, so the client does not send its next request on it.
-    const lastOnConnection = () => {
+    // An end of input before the answer started: the request read so far is still answered,
+    // then the connection closes, and the answer says so, so the client does not send its next
+    // request on it. After: a stream (output, a watch) whose client went away, ended at once.
+    const inputEnded = () => {
       if (!res.headersSent) res.shouldKeepAlive = false;
+      else req.socket.destroy();
     };
-    if (req.socket.readableEnded) lastOnConnection();
+    if (req.socket.readableEnded) inputEnded();
     else {
-      req.socket.once("end", lastOnConnection);
-      res.once("close", () => req.socket.off("end", lastOnConnection));
+      req.socket.once("end", inputEnded);
+      res.once("close", () => req.socket.off("end", inputEnded));
     }
     listener(req, res);
   });
