@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { Agent, request } from "node:http";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import { AGENT_PORT, SandpitError } from "@sandpit/protocol";
 import type { SandboxDriver, SandboxInfo, SandboxLimits } from "@sandpit/runtime";
@@ -58,18 +59,23 @@ function agentRequest(
 ): Promise<{ status: number; body: string }> {
   const agent = new Agent({ keepAlive: true });
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    // Kept from the start: a response's own socket reference is gone once the agent closed.
+    let socket: Socket | undefined;
     const req = request(
       { host: address, port: AGENT_PORT, method, path, headers, agent, timeout: timeoutMs },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
-          res.socket.resetAndDestroy();
+          if (socket && !socket.destroyed) socket.resetAndDestroy();
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
         });
         res.on("error", reject);
       },
     );
+    req.on("socket", (s) => {
+      socket = s;
+    });
     req.on("timeout", () =>
       req.destroy(new SandpitError("deadline_exceeded", `the agent at ${address} did not answer`)),
     );
