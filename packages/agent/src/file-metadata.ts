@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { SandpitError } from "@sandpit/protocol";
 import { getAttribute, listAttributes, removeAttribute, setAttribute } from "fs-xattr";
 import type { AgentLog } from "./agent-log.js";
+import { errnoOf } from "./filesystem/fs-errors.js";
 import {
   createLinkedMetadataStore,
   defaultMetadataStoreDir,
@@ -40,10 +41,6 @@ export interface FileMetadata {
   markWithoutXattrs(dev: bigint): void;
   /** Stops the store's periodic sweep (agent shutdown). */
   close(): void;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 function isUnsupported(error: unknown): boolean {

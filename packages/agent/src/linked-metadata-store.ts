@@ -19,6 +19,8 @@ import {
 import { dirname, join } from "node:path";
 import { SandpitError } from "@sandpit/protocol";
 import { type AgentLog, logJson } from "./agent-log.js";
+import { errnoOf } from "./filesystem/fs-errors.js";
+import { isStringMap } from "./string-map.js";
 
 /** Where the agent keeps the metadata of files on filesystems without extended attributes. */
 export const defaultMetadataStoreDir = "/var/lib/sandpit-agent/file-metadata";
@@ -68,10 +70,6 @@ const collectedPerChange = 8;
 // Probes in flight at once during a sweep or the index build.
 const sweepConcurrency = 16;
 
-function errnoOf(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
 function notSupported(cause?: unknown): SandpitError {
   return new SandpitError("failed_precondition", "file metadata is not supported on this filesystem", {
     cause,
@@ -80,15 +78,6 @@ function notSupported(cause?: unknown): SandpitError {
 
 function keyOf(info: BigIntStats): string {
   return `${info.dev}:${info.ino}`;
-}
-
-function isMetadata(value: unknown): value is Record<string, string> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === "string")
-  );
 }
 
 async function unlinkQuietly(path: string): Promise<void> {
@@ -193,7 +182,7 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
   async function readEntry(id: string): Promise<Record<string, string> | undefined> {
     try {
       const parsed = JSON.parse(await readFile(entryPath(id), "utf8")) as { metadata?: unknown };
-      return isMetadata(parsed.metadata) ? parsed.metadata : undefined;
+      return isStringMap(parsed.metadata) ? parsed.metadata : undefined;
     } catch {
       return undefined;
     }

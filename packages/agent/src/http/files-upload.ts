@@ -8,7 +8,7 @@ import { SandpitError } from "@sandpit/protocol";
 import busboy from "busboy";
 import { chownToUser, ensureDirs } from "../ensure-dirs.js";
 import { type FileMetadata, replaceFileMetadata } from "../file-metadata.js";
-import { isBadPath } from "../filesystem/fs-errors.js";
+import { errnoOf, isBadPath } from "../filesystem/fs-errors.js";
 import { resolveUserPath } from "../paths.js";
 import type { SandboxUser } from "../users.js";
 import { drainRefusedBody } from "./drain-refused-body.js";
@@ -48,10 +48,6 @@ const maxFieldBytes = 8 * 1024 * 1024;
 // 16 KiB every 64 KiB socket read paused and resumed the upload, and under gVisor those extra
 // syscalls halved the throughput (45 → 100 MiB/s for 256 MiB with this).
 const writeBufferBytes = 1024 * 1024;
-
-function errnoOf(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /**
  * `POST /files` (spec §5.4): octet-stream or multipart bodies, optionally gzip-encoded,

@@ -10,6 +10,7 @@ import {
   installCaBundle,
   pemCertificateHeader,
 } from "../install-ca-bundle.js";
+import { isStringMap } from "../string-map.js";
 import { drainRefusedBody } from "./drain-refused-body.js";
 import { type HttpRequest, type HttpResponse, headerOf } from "./http-types.js";
 import { readSmallBody } from "./read-body.js";
@@ -53,15 +54,6 @@ export type ClockSetter = (epochMs: number) => Promise<void>;
 export const setSystemClock: ClockSetter = async (epochMs) => {
   await run("date", ["-u", "-s", `@${(epochMs / 1000).toFixed(3)}`]);
 };
-
-function isStringMap(value: unknown): value is Record<string, string> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === "string")
-  );
-}
 
 /** Validates an `/init` body; returns a message for the 400 when it is malformed. */
 export function parseInitRequest(body: unknown): InitRequest | string {

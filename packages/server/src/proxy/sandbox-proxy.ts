@@ -111,7 +111,6 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     scheduling: "lifo",
   });
   const live = new Map<string, Set<Exchange>>();
-  const resetsOnEnd = new WeakSet<Socket>();
   const addresses = new Map<string, string>();
   const resuming = new Map<string, Promise<string>>();
   let closed = false;
@@ -276,8 +275,8 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     let response: http.IncomingMessage | undefined;
     upstream.on("socket", (socket: Socket) => {
       socket.setNoDelay(true);
-      if (resetsOnEnd.has(socket)) return;
-      resetsOnEnd.add(socket);
+      // A reused socket got its listener with its first request.
+      if (upstream.reusedSocket) return;
       // The sandbox closed first (an HTTP/1.0 server, `Connection: close`, an idle timeout): a
       // FIN back would leave its end in TIME_WAIT for a minute, and gVisor cannot save a sandbox
       // holding one. A reset instead; first in line, before the client's own end handling.
