@@ -33,6 +33,17 @@ function commandLine(pid: number): string {
   }
 }
 
+/** The shell reads its command after the start is answered, so its exec comes a moment later. */
+async function commandLineBecomes(pid: number, expected: string): Promise<string> {
+  const deadline = Date.now() + 3000;
+  let seen = commandLine(pid);
+  while (seen !== expected && Date.now() < deadline) {
+    await sleep(10);
+    seen = commandLine(pid);
+  }
+  return seen;
+}
+
 /** The shells waiting under this test process's launchers. */
 function waitingShells(): number[] {
   return childPids(process.pid)
@@ -105,7 +116,7 @@ describe("commands in a login shell started ahead", { skip }, () => {
   it("execs a lone simple command in place of the shell, as bash -c does", async () => {
     await run("true");
     const handle = await sandbox.commands.run("sleep 31", { user, background: true });
-    assert.equal(commandLine(handle.pid), "sleep 31 ");
+    assert.equal(await commandLineBecomes(handle.pid, "sleep 31 "), "sleep 31 ");
     assert.ok(await handle.kill());
     await assert.rejects(handle.wait(), (error: unknown) => {
       assert.ok(error instanceof CommandExitError);
