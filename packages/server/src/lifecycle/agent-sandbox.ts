@@ -58,16 +58,19 @@ function agentRequest(
   timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
   const agent = new Agent({ keepAlive: true });
+  // Kept from the start: a response's own socket reference is gone once the agent closed.
+  let socket: Socket | undefined;
+  const reset = () => {
+    if (socket && !socket.destroyed && socket.readyState !== "opening") socket.resetAndDestroy();
+  };
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    // Kept from the start: a response's own socket reference is gone once the agent closed.
-    let socket: Socket | undefined;
     const req = request(
       { host: address, port: AGENT_PORT, method, path, headers, agent, timeout: timeoutMs },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
-          if (socket && !socket.destroyed) socket.resetAndDestroy();
+          reset();
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
         });
         res.on("error", reject);
@@ -76,12 +79,17 @@ function agentRequest(
     req.on("socket", (s) => {
       socket = s;
     });
-    req.on("timeout", () =>
-      req.destroy(new SandpitError("deadline_exceeded", `the agent at ${address} did not answer`)),
-    );
+    req.on("timeout", () => {
+      reset();
+      req.destroy(new SandpitError("deadline_exceeded", `the agent at ${address} did not answer`));
+    });
     req.on("error", reject);
     req.end(body);
-  }).finally(() => agent.destroy());
+  }).finally(() => {
+    // One that failed is reset too, never closed with a FIN.
+    reset();
+    agent.destroy();
+  });
 }
 
 /** Options of {@link createAgentSandboxes}. */

@@ -718,6 +718,36 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
     }
   });
 
+  test("a client that leaves before the answer resets the upstream connection, never ends it", async () => {
+    // What the upstream's end of the connection sees: "reset", or "end" for a FIN.
+    let seen: Deferred<string> = deferred();
+    const slow = net.createServer((socket) => {
+      socket.on("data", () => {});
+      socket.once("end", () => seen.resolve("end"));
+      socket.once("error", (error: NodeJS.ErrnoException) =>
+        seen.resolve(error.code === "ECONNRESET" ? "reset" : String(error)),
+      );
+    });
+    const port = await listen(slow, "127.0.0.1");
+    try {
+      for (const body of ["", "x".repeat(64)]) {
+        seen = deferred();
+        const client = net.connect(frontPort, "127.0.0.1", () =>
+          client.write(
+            `POST /slow HTTP/1.1\r\nHost: x\r\ne2b-sandbox-id: abc123\r\ne2b-sandbox-port: ${port}\r\n` +
+              `Content-Length: ${body.length}\r\n\r\n${body}`,
+          ),
+        );
+        client.on("error", () => {});
+        await delay(100);
+        client.destroy();
+        assert.equal(await seen.promise, "reset");
+      }
+    } finally {
+      slow.close();
+    }
+  });
+
   test("upstream connections are kept alive and reused", async () => {
     const before = await connections(appB);
     for (let i = 0; i < 20; i++) {

@@ -134,6 +134,10 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   function destroy(exchange: Exchange): void {
     exchange.done = true;
     exchange.client.destroy();
+    resetUpstream(exchange);
+  }
+
+  function resetUpstream(exchange: Exchange): void {
     const upstream = exchange.upstream;
     if (upstream instanceof http.ClientRequest) {
       if (upstream.socket) reset(upstream.socket);
@@ -281,6 +285,11 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       // FIN back would leave its end in TIME_WAIT for a minute, and gVisor cannot save a sandbox
       // holding one. A reset instead; first in line, before the client's own end handling.
       socket.prependListener("end", () => reset(socket));
+      // The pool ends a socket idle for as long as the agent's keep-alive hint allows; a reset
+      // for the same reason (node's own handler, which would send a FIN, comes after).
+      socket.prependListener("timeout", () => {
+        if (Object.values(agent.freeSockets).some((free) => free?.includes(socket))) reset(socket);
+      });
     });
     upstream.on("response", (upstreamRes) => {
       response = upstreamRes;
@@ -359,8 +368,9 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       untrack(exchange);
       if (exchange.done) return;
       exchange.done = true;
-      // The client went away before the whole response reached it: stop the sandbox's side too.
-      if (!res.writableFinished) exchange.upstream?.destroy();
+      // The client went away before the whole response reached it: stop the sandbox's side too,
+      // with a reset (a FIN racing a pause can leave a closing connection gVisor cannot save).
+      if (!res.writableFinished) resetUpstream(exchange);
     });
     withAddress(
       exchange,
@@ -415,7 +425,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       untrack(exchange);
       exchange.done = true;
       // Once upgraded, the pipes below end or reset the upstream side as the client did.
-      if (!upgraded) exchange.upstream?.destroy();
+      if (!upgraded) resetUpstream(exchange);
     });
     withAddress(
       exchange,
