@@ -45,6 +45,8 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
   async function stateful(lifecycle?: { onTimeout: "pause" }): Promise<Sandbox> {
     const sbx = await Sandbox.create({ envs: { PAUSE_ENV: "kept across pauses" }, lifecycle });
     await sbx.files.write("/home/user/www/hello.txt", "hello from python");
+    // gVisor keeps no xattrs here and numbers inodes afresh on every restore.
+    await sbx.files.write("/home/user/with-metadata.txt", "m", { metadata: { kept: "across pauses" } });
     await sbx.commands.run("i=0; while :; do i=$((i+1)); echo $i > /home/user/count; sleep 0.2; done", {
       background: true,
     });
@@ -73,7 +75,11 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
     assert.equal(env.stdout, "kept across pauses\n");
     for (let c = 0; c <= cycle; c++) {
       assert.equal(await sbx.files.read(`/home/user/cycle-${c}.txt`), `written before pause ${c}`);
+      assert.equal((await sbx.files.getInfo(`/home/user/cycle-${c}.txt`)).metadata, undefined);
     }
+    assert.deepEqual((await sbx.files.getInfo("/home/user/with-metadata.txt")).metadata, {
+      kept: "across pauses",
+    });
     assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
     const ps = await sbx.commands.run("pgrep -x python3");
     assert.equal(

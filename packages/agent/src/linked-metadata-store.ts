@@ -121,6 +121,12 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
   // layer's for the files in them.
   const index = new Map<string, Entry>();
   let built: Promise<void> | undefined;
+  // The store directory's identity when the index was built. gVisor numbers every inode afresh
+  // when it restores a sandbox from a checkpoint (the agent's memory, this index with it, comes
+  // back as it was), so a changed one means the index names files by numbers they lost.
+  let builtIdentity: string | undefined;
+  let checking: Promise<string> | undefined;
+  let renumbering: Promise<void> | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -135,12 +141,35 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
     return run;
   }
 
-  function ready(): Promise<void> {
+  async function dirIdentity(): Promise<string> {
+    try {
+      return keyOf(await stat(dir, { bigint: true }));
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT" || errnoOf(error) === "ENOTDIR") return "-";
+      throw error;
+    }
+  }
+
+  async function ready(): Promise<void> {
     built ??= serialized(build).catch((error: unknown) => {
       built = undefined;
       throw error;
     });
-    return built;
+    await built;
+    // An empty index names no file, so it cannot name a wrong one. Calls at once share a look.
+    if (index.size === 0) return;
+    checking ??= dirIdentity().finally(() => {
+      checking = undefined;
+    });
+    if ((await checking) === builtIdentity) return;
+    renumbering ??= serialized(async () => {
+      if ((await dirIdentity()) === builtIdentity) return;
+      index.clear();
+      await build();
+    }).finally(() => {
+      renumbering = undefined;
+    });
+    await renumbering;
   }
 
   function updateTimer(): void {
@@ -210,6 +239,7 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
       if (errnoOf(error) === "ENOENT" || errnoOf(error) === "ENOTDIR") return;
       throw error;
     }
+    builtIdentity = await dirIdentity();
     const present = new Set(names);
     const ids = names.filter((name) => idPattern.test(name));
     // Temp files, probes and a json whose link is gone are what an interrupted change left.
@@ -280,6 +310,7 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
 
   async function create(target: string, file: BigIntStats, metadata: Record<string, string>): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    builtIdentity = await dirIdentity();
     const id = randomBytes(8).toString("hex");
     const linked = async () => {
       try {
