@@ -224,6 +224,10 @@ export const pauseBenchmark: Benchmark = async ({ log }) => {
             const again = await Sandbox.connect(id);
             if (!(await again.files.exists("/home/user"))) throw new Error("no /home/user");
           });
+          log(
+            `  ${i < 0 ? "warm-up" : `run ${i + 1}`}: pause ${pw.toFixed(1)}, resume ${rw.toFixed(1)}, ` +
+              `to disk ${pc.toFixed(0)}, resume from disk ${rc.toFixed(0)} ms`,
+          );
           if (i < 0) continue;
           ours[kind].pauseWarm.push(pw);
           ours[kind].resumeWarm.push(rw);

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as http from "node:http";
 import * as net from "node:net";
+import { Duplex } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { createSandboxProxy, type SandboxProxy, type SandboxRoute } from "./sandbox-proxy.js";
@@ -745,6 +746,66 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
       }
     } finally {
       slow.close();
+    }
+  });
+
+  test("regression: a client gone after the answer completed upstream leaves the pooled connection alone", async () => {
+    // A client that has stopped reading: the whole answer is in, its upstream socket back in
+    // the pool, but not all of it reached the client when the client leaves. A reset of that
+    // socket then would break whichever request the pool lends it to next.
+    const served = new Map<net.Socket, string[]>();
+    const resets: string[] = [];
+    const last: Deferred<net.Socket> = deferred();
+    const upstream = net.createServer((socket) => {
+      const paths: string[] = [];
+      served.set(socket, paths);
+      socket.on("error", (error: NodeJS.ErrnoException) => resets.push(`${paths.join(",")}: ${error.code}`));
+      let seen = "";
+      socket.on("data", (chunk: Buffer) => {
+        seen += chunk.toString("latin1");
+        for (let end = seen.indexOf("\r\n\r\n"); end >= 0; end = seen.indexOf("\r\n\r\n")) {
+          const path = seen.split(" ")[1] ?? "";
+          seen = seen.slice(end + 4);
+          paths.push(path);
+          if (path === "/stream") {
+            socket.write(
+              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n5\r\nfirst\r\n",
+            );
+            last.resolve(socket);
+          } else socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok");
+        }
+      });
+    });
+    const port = await listen(upstream, "127.0.0.1");
+    // The client's connection, handed to the front server: it takes the answer up to its first
+    // chunk, then never acknowledges another write.
+    let received = "";
+    const client = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        const stalled = received.includes("first\r\n");
+        received += chunk.toString("latin1");
+        if (!stalled) callback();
+      },
+    });
+    try {
+      front.emit("connection", client);
+      client.push(
+        `GET /stream HTTP/1.1\r\nHost: x\r\ne2b-sandbox-id: abc123\r\ne2b-sandbox-port: ${port}\r\n\r\n`,
+      );
+      const socket = await last.promise;
+      await eventually(async () => received.includes("first\r\n"), "the first chunk at the client");
+      socket.write("0\r\n\r\n");
+      await delay(50);
+      client.destroy();
+      await delay(50);
+      const reply = await call({ path: "/next", headers: routed("abc123", port), body: Buffer.from("xy") });
+      assert.equal(reply.status, 200);
+      assert.deepEqual(resets, [], "the proxy reset a connection it had handed back to its pool");
+      assert.deepEqual([...served.values()], [["/stream", "/next"]]);
+    } finally {
+      for (const socket of served.keys()) socket.destroy();
+      upstream.close();
     }
   });
 

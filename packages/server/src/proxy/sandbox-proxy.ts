@@ -140,6 +140,9 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   function resetUpstream(exchange: Exchange): void {
     const upstream = exchange.upstream;
     if (upstream instanceof http.ClientRequest) {
+      // Destroyed already: failed, or answered in full and its socket handed back to the pool,
+      // maybe lent to the next request by now; a reset would break that one.
+      if (upstream.destroyed) return;
       if (upstream.socket) reset(upstream.socket);
       upstream.destroy();
     } else if (upstream) reset(upstream);
