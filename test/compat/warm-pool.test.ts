@@ -50,4 +50,24 @@ describe("warm pool (runc)", { skip: notRoot, timeout: 300_000 }, () => {
     await sbx.kill();
     await assert.rejects(live.runtime.get(record.runtimeId), /not found/);
   });
+
+  test("a create without env vars runs its first command in the login shell the pool started ahead", async () => {
+    await until("a full pool", () => (live.server.warmSandboxes().base ?? 0) === 2);
+    await new Promise((r) => setTimeout(r, 1000));
+    const began = Date.now();
+    const sbx = await Sandbox.create();
+    // Not a lone command, so it runs in the waiting shell itself: $$ is that shell.
+    const r = await sbx.commands.run(
+      'echo "$(cut -d" " -f22 /proc/$$/stat) $(getconf CLK_TCK) $(cut -d" " -f1 /proc/uptime)"',
+    );
+    const tookSec = (Date.now() - began) / 1000;
+    await sbx.kill();
+    const [startTicks, hz, uptime] = r.stdout.trim().split(" ").map(Number);
+    assert.ok(startTicks !== undefined && hz !== undefined && uptime !== undefined, r.stdout);
+    const shellAgeSec = uptime - startTicks / hz;
+    assert.ok(
+      shellAgeSec > tookSec + 0.5,
+      `the shell is ${shellAgeSec.toFixed(2)} s old; the create and command took ${tookSec.toFixed(2)} s`,
+    );
+  });
 });

@@ -7,6 +7,10 @@ import type { SandboxDriver, SandboxInfo, SandboxLimits } from "@sandpit/runtime
 
 const MOUNT = "/opt/sandpit/agent";
 
+/** Who runs a sandbox's commands, and where, when a call names neither. */
+export const SANDBOX_USER = "user";
+export const SANDBOX_WORKDIR = "/home/user";
+
 /** What a sandbox needs besides its id: its template, size and network policy. */
 export interface AgentSandboxSpec {
   id: string;
@@ -37,8 +41,9 @@ export interface AgentSandboxes {
   /** Whether the agent answers `/health` now. */
   healthy(address: string): Promise<boolean>;
   /**
-   * Runs one login shell through the agent's own process service, so the first command a
-   * user sends finds its code paths and caches warm.
+   * Gives the agent the defaults every sandbox gets, then runs one login shell through its own
+   * process service, so a create's `/init` and first command find their code paths and caches
+   * warm and, for a create without env vars, the agent's waiting shell still fitting.
    */
   warmUp(address: string): Promise<void>;
 }
@@ -133,6 +138,20 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
     }
   }
 
+  async function init(address: string, body: AgentInit, currentToken?: string): Promise<void> {
+    const res = await agentRequest(
+      address,
+      "POST",
+      "/init",
+      JSON.stringify({ ...body, timestamp: new Date().toISOString() }),
+      { "content-type": "application/json", ...(currentToken ? { "x-access-token": currentToken } : {}) },
+      10_000,
+    );
+    if (res.status !== 204 && res.status !== 200) {
+      throw new SandpitError("internal", `the sandbox's agent refused /init (${res.status}: ${res.body})`);
+    }
+  }
+
   return {
     healthy,
 
@@ -173,6 +192,7 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
     },
 
     async warmUp(address) {
+      await init(address, { envVars: {}, defaultUser: SANDBOX_USER, defaultWorkdir: SANDBOX_WORKDIR });
       const message = Buffer.from(
         JSON.stringify({ process: { cmd: "/bin/bash", args: ["-l", "-c", "true"] } }),
       );
@@ -195,18 +215,6 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
         throw new SandpitError("internal", `warm-up answered ${res.status}: ${res.body}`);
     },
 
-    async init(address, init, currentToken) {
-      const res = await agentRequest(
-        address,
-        "POST",
-        "/init",
-        JSON.stringify({ ...init, timestamp: new Date().toISOString() }),
-        { "content-type": "application/json", ...(currentToken ? { "x-access-token": currentToken } : {}) },
-        10_000,
-      );
-      if (res.status !== 204 && res.status !== 200) {
-        throw new SandpitError("internal", `the sandbox's agent refused /init (${res.status}: ${res.body})`);
-      }
-    },
+    init,
   };
 }

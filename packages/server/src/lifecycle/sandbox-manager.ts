@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { generateAccessToken } from "../auth/api-keys.js";
 import type { PauseTier, SandboxRecord, Store } from "../store/index.js";
 import type { TemplateCatalog } from "../template-catalog.js";
-import type { AgentInit, AgentSandboxes } from "./agent-sandbox.js";
+import { type AgentInit, type AgentSandboxes, SANDBOX_USER, SANDBOX_WORKDIR } from "./agent-sandbox.js";
 import { createEndTimers } from "./end-timers.js";
 import type { WarmPool } from "./warm-pool.js";
 
@@ -118,8 +118,6 @@ export interface SandboxManagerOptions {
   onCreateDone?(ms: number, warm: boolean, ok: boolean): void;
 }
 
-const DEFAULT_USER = "user";
-const DEFAULT_WORKDIR = "/home/user";
 /** How long an auto-resumed sandbox lives when traffic woke it. */
 const AUTO_RESUME_TIMEOUT_SEC = 300;
 
@@ -210,8 +208,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     return {
       envVars: record.envVars,
       ...(record.accessToken ? { accessToken: record.accessToken } : {}),
-      defaultUser: DEFAULT_USER,
-      defaultWorkdir: DEFAULT_WORKDIR,
+      defaultUser: SANDBOX_USER,
+      defaultWorkdir: SANDBOX_WORKDIR,
     };
   }
 
