@@ -47,8 +47,8 @@ export function e2bSdkSuite(runtime: "runsc" | "runc", addressPool: string): voi
     });
 
     test("commands: env vars from create, user, cwd, exit codes", async () => {
-      const r = await sbx.commands.run('echo "$GREETING|$(whoami)|$(pwd)"');
-      assert.equal(r.stdout.trim(), "hello there|user|/home/user");
+      const r = await sbx.commands.run('echo "$GREETING|$(whoami)|$(pwd)|$E2B_SANDBOX_ID|$E2B_TEMPLATE_ID"');
+      assert.equal(r.stdout.trim(), `hello there|user|/home/user|${sbx.sandboxId}|base`);
       const root = await sbx.commands.run("whoami", { user: "root" });
       assert.equal(root.stdout.trim(), "root");
       await assert.rejects(

@@ -43,8 +43,8 @@ describe("warm pool (runc)", { skip: notRoot, timeout: 300_000 }, () => {
     assert.notEqual(record.runtimeId, sbx.sandboxId, "a pooled sandbox keeps its runtime name");
     assert.match(record.runtimeId, /^w/);
     assert.equal((await live.runtime.get(record.runtimeId)).allowInternetAccess, false);
-    const r = await sbx.commands.run('echo "$WHO $(whoami)"');
-    assert.equal(r.stdout, "pooled user\n");
+    const r = await sbx.commands.run('echo "$WHO $(whoami) $E2B_SANDBOX_ID"');
+    assert.equal(r.stdout, `pooled user ${sbx.sandboxId}\n`);
     assert.deepEqual((await sbx.getInfo()).metadata, { from: "pool" });
     await until("the pool to refill", () => warm() === 2);
     await sbx.kill();
@@ -58,11 +58,13 @@ describe("warm pool (runc)", { skip: notRoot, timeout: 300_000 }, () => {
     const sbx = await Sandbox.create();
     // Not a lone command, so it runs in the waiting shell itself: $$ is that shell.
     const r = await sbx.commands.run(
-      'echo "$(cut -d" " -f22 /proc/$$/stat) $(getconf CLK_TCK) $(cut -d" " -f1 /proc/uptime)"',
+      'echo "$(cut -d" " -f22 /proc/$$/stat) $(getconf CLK_TCK) $(cut -d" " -f1 /proc/uptime) $E2B_SANDBOX_ID"',
     );
     const tookSec = (Date.now() - began) / 1000;
     await sbx.kill();
-    const [startTicks, hz, uptime] = r.stdout.trim().split(" ").map(Number);
+    const [ticks, clock, up, id] = r.stdout.trim().split(" ");
+    assert.equal(id, sbx.sandboxId, "the identity the create gave, though the shell started before it");
+    const [startTicks, hz, uptime] = [ticks, clock, up].map(Number);
     assert.ok(startTicks !== undefined && hz !== undefined && uptime !== undefined, r.stdout);
     const shellAgeSec = uptime - startTicks / hz;
     assert.ok(

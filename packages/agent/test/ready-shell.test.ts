@@ -185,6 +185,20 @@ describe("commands in a login shell started ahead", { skip }, () => {
     assert.equal((await run('echo "[$GLOBAL]"')).stdout, "[]\n");
   });
 
+  it("a sandbox's identity, given after its shell started, reaches the command in that shell", async () => {
+    await init({});
+    await run("true");
+    const [waiting, ...others] = waitingShells();
+    assert.ok(waiting !== undefined && others.length === 0, `waiting shells: ${waitingShells().join(",")}`);
+    const res = await fetch(`${agent.baseUrl}/init`, {
+      method: "POST",
+      body: JSON.stringify({ envVars: {}, defaultUser: user, sandboxId: "isbx1", templateId: "it's" }),
+    });
+    assert.equal(res.status, 204);
+    const r = await run('echo "$$ $E2B_SANDBOX_ID $E2B_TEMPLATE_ID $([ -v __sandpit_exports ] || echo unset)"');
+    assert.equal(r.stdout, `${waiting} isbx1 it's unset\n`);
+  });
+
   it("runs concurrent commands each in its own shell, with its own output", async () => {
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) => run(`echo "n=${i} pid=$$"`).then((r) => r.stdout)),

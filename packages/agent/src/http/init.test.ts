@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { initialAgentState } from "../agent-state.js";
+import { globalEnv, initialAgentState } from "../agent-state.js";
 import type { CaBundlePaths } from "../install-ca-bundle.js";
 import { handleInit, type InitEffects } from "./init.js";
 
@@ -103,6 +103,24 @@ test("/init accepts volumeMounts, ignores them and says so in one log line", asy
     ]);
     assert.equal((await init.post({ volumeMounts: [] })).status, 204);
     assert.equal(init.logged.length, 1, "an empty list asks for nothing");
+  } finally {
+    rmSync(paths.dir, { recursive: true, force: true });
+  }
+});
+
+test("/init gives the sandbox its identity: E2B_SANDBOX_ID and E2B_TEMPLATE_ID of every process", async () => {
+  const paths = tempPaths();
+  try {
+    await using init = await startInit(paths);
+    assert.deepEqual(globalEnv(init.state), { E2B_SANDBOX: "true" }, "a pooled agent has none yet");
+    const identity = { sandboxId: "isbx123", templateId: "base" };
+    assert.equal((await init.post({ ...identity, envVars: { A: "1" } })).status, 204);
+    const ids = { E2B_SANDBOX_ID: "isbx123", E2B_TEMPLATE_ID: "base" };
+    assert.deepEqual(globalEnv(init.state), { A: "1", E2B_SANDBOX: "true", ...ids });
+    // A resume re-sends it; one without it keeps what the sandbox is.
+    assert.equal((await init.post({ envVars: { E2B_SANDBOX_ID: "spoofed" } })).status, 204);
+    assert.deepEqual(globalEnv(init.state), { E2B_SANDBOX: "true", ...ids });
+    assert.equal((await init.post({ sandboxId: 7 })).status, 400);
   } finally {
     rmSync(paths.dir, { recursive: true, force: true });
   }

@@ -33,6 +33,12 @@ export interface InitRequest {
   caBundle?: string;
   /** Present when the request asked for NFS mounts, which the agent does not support. */
   volumeMounts?: unknown;
+  /**
+   * The sandbox's identity, for `E2B_SANDBOX_ID` and `E2B_TEMPLATE_ID`. Not envd's fields (it
+   * reads them from its VM's metadata service); its control plane is this agent's only peer.
+   */
+  sandboxId?: string;
+  templateId?: string;
 }
 
 /** What applying an `/init` touches outside the agent's state; tests replace each part. */
@@ -64,7 +70,16 @@ export function parseInitRequest(body: unknown): InitRequest | string {
     if (!isStringMap(b.envVars)) return "envVars must be an object of strings";
     result.envVars = b.envVars;
   }
-  for (const key of ["accessToken", "timestamp", "defaultUser", "defaultWorkdir", "caBundle"] as const) {
+  const strings = [
+    "accessToken",
+    "timestamp",
+    "defaultUser",
+    "defaultWorkdir",
+    "caBundle",
+    "sandboxId",
+    "templateId",
+  ] as const;
+  for (const key of strings) {
     const value = b[key];
     if (value === undefined || value === null) continue;
     if (typeof value !== "string") return `${key} must be a string`;
@@ -119,6 +134,8 @@ export async function applyInit(
     init.accessToken === undefined || init.accessToken === "" ? undefined : init.accessToken;
   if (init.defaultUser) state.defaultUser = init.defaultUser;
   if (init.defaultWorkdir) state.defaultWorkdir = init.defaultWorkdir;
+  if (init.sandboxId) state.sandboxId = init.sandboxId;
+  if (init.templateId) state.templateId = init.templateId;
   effects.applied?.();
 }
 

@@ -11,29 +11,33 @@ import type { LaunchedCommand, ProcessLauncher } from "./process-launcher.js";
 // command costs: measured in a sandbox, `bash -l -c true` takes 4.1 ms under runc and ~100 ms
 // under gVisor against 1.7 / 47 ms for `bash -c true` (its profile runs `id` and sources more
 // files). So the agent keeps one login shell started ahead, its profile already read, waiting on
-// stdin for the command it is to run. It reads two NUL-terminated fields: a head (`1` when stdin
-// stays open, else `0`; `1` when the command may be exec'd, else `0`; the command's first word)
-// and the command. Then it runs the command in that same shell, as `bash -l -c` would, with
+// stdin for the command it is to run. It reads three NUL-terminated fields: a head (`1` when
+// stdin stays open, else `0`; `1` when the command may be exec'd, else `0`; the command's first
+// word), the sandbox's identity as shell exports, and the command. Then it runs the command in that same shell, as `bash -l -c` would, with
 // SECONDS reset. bash -c execs a lone simple command in place of the shell (so its PID is the
 // command's, and a kill shows as the command's signal, not as the shell's exit 137): a command
 // the agent finds to be one, whose first word the shell does not take as a function or an alias
 // and finds as a file, is exec'd the same way. Known differences: a syntax error reads "eval:"
-// where bash -c says "-c:", and a profile's own reads of stdin see the pipe, not /dev/null.
+// where bash -c says "-c:", a profile's own reads of stdin see the pipe, not /dev/null, and a
+// profile of a shell the pool started sees no E2B_SANDBOX_ID or E2B_TEMPLATE_ID.
 const shellPath = "/bin/bash";
 const head = "__sandpit_head";
 const command = "__sandpit_command";
 const first = "__sandpit_first";
+const exports = "__sandpit_exports";
 const expand = (name: string, slice = "") => ["$", "{", name, slice, "}"].join("");
 const waitingScript = [
   `IFS= read -r -d "" ${head} || exit 125`,
+  `IFS= read -r -d "" ${exports} || exit 125`,
   `IFS= read -r -d "" ${command} || exit 125`,
   `[ "${expand(head, "::1")}" = 1 ] || exec </dev/null`,
+  `eval "${expand(exports)}"`,
   "SECONDS=0",
   `${first}=${expand(head, ":2")}`,
   `if [ "${expand(head, ":1:1")}" = 1 ] && ! declare -F -- "$${first}" >/dev/null && [[ ! -v BASH_ALIASES[$${first}] ]] && ` +
     `{ if [[ $${first} == */* ]]; then [ -f "$${first}" ] && [ -x "$${first}" ]; else hash -- "$${first}" 2>/dev/null; fi; }; ` +
-    `then eval "unset ${head} ${command} ${first}; exec ${expand(command)}"; ` +
-    `else eval "unset ${head} ${command} ${first}; ${expand(command)}"; fi`,
+    `then eval "unset ${head} ${exports} ${command} ${first}; exec ${expand(command)}"; ` +
+    `else eval "unset ${head} ${exports} ${command} ${first}; ${expand(command)}"; fi`,
 ].join("; ");
 
 // A lone simple command of plain words and simply quoted strings (nothing the shell would
@@ -51,6 +55,21 @@ const notExecutable = new Set(
     "if then else elif fi case esac for select while until do done in function time coproc"
   ).split(" "),
 );
+
+// Given to a sandbox at its create, after its pool started the shell that will run its first
+// command: the shell exports them just before the command, and they do not make it stale. Its
+// profile did not see them; nothing of a login shell's own files reads them.
+const identityVars = ["E2B_SANDBOX_ID", "E2B_TEMPLATE_ID"];
+
+/** The exports field: the identity vars as the command's environment has them. */
+function exportsOf(env: Record<string, string>): string {
+  return identityVars
+    .map((name) => {
+      const value = env[name];
+      return value === undefined ? `unset ${name}` : `export ${name}='${value.replaceAll("'", "'\\''")}'`;
+    })
+    .join("; ");
+}
 
 /** The head field for `text`: stdin, whether it may be exec'd, and its first word. */
 function headOf(text: string, stdin: boolean): string {
@@ -164,7 +183,8 @@ export function createReadyShells(
   // Read once per command: they tell whether the waiting shell fits, and they are those of the
   // shell started next. Read before that shell starts, so a later change shows at its take.
   function inputsOf(launch: Launch): ShellInputs {
-    return { env: JSON.stringify(launch.env), profile: fingerprint(profilePaths(launch.user.home)) };
+    const env = Object.entries(launch.env).filter(([name]) => !identityVars.includes(name));
+    return { env: JSON.stringify(env), profile: fingerprint(profilePaths(launch.user.home)) };
   }
 
   // Whether `shell` would run a command as a shell started with `now` would.
@@ -226,7 +246,7 @@ export function createReadyShells(
       if (!started || shell.state !== "waiting") return undefined;
       // From here the shell is the command's: its end is the command's end.
       shell.state = "taken";
-      started.stdin?.write(`${headOf(text, stdin)}\0${text}\0`);
+      started.stdin?.write(`${headOf(text, stdin)}\0${exportsOf(launch.env)}\0${text}\0`);
       if (!stdin) started.stdin?.end();
       return launchedIo(started, l, stdin);
     },

@@ -25,6 +25,9 @@ export interface AgentInit {
   accessToken?: string;
   defaultUser: string;
   defaultWorkdir: string;
+  /** Who the sandbox is (`E2B_SANDBOX_ID`, `E2B_TEMPLATE_ID`); a pooled one has no identity yet. */
+  sandboxId?: string;
+  templateId?: string;
 }
 
 /** Starts sandboxes whose main process is the agent, and talks to that agent. */

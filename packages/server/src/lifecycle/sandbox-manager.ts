@@ -210,6 +210,8 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
       ...(record.accessToken ? { accessToken: record.accessToken } : {}),
       defaultUser: SANDBOX_USER,
       defaultWorkdir: SANDBOX_WORKDIR,
+      sandboxId: record.id,
+      templateId: record.templateId,
     };
   }
 
