@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { AddressPool, SlotAddresses } from "./address-pool.js";
 import { hostCommand } from "./host-command.js";
 
@@ -54,6 +54,26 @@ async function ensureJump(table: string, from: string, match: string[], to: stri
   }
 }
 
+// Buckets of the TCP socket table of each network namespace made from now on (the kernel's
+// default is one table shared by all, sized by the host's memory: 262144 buckets here). Every
+// read of a sandbox's /proc/net/tcp walks the whole table; the agent reads it four times a
+// second to find servers bound to 127.0.0.1, which cost an idle runc sandbox 43 ms of CPU per
+// second, and 6 ms with a table of its own.
+const sandboxTcpBuckets = 4096;
+
+/**
+ * Gives network namespaces made from now on a TCP socket table of their own, unless the host's
+ * administrator chose a size already.
+ */
+function ownTcpTables(): void {
+  const path = "/proc/sys/net/ipv4/tcp_child_ehash_entries";
+  try {
+    if (readFileSync(path, "utf8").trim() === "0") writeFileSync(path, String(sandboxTcpBuckets));
+  } catch {
+    // Kernels before 6.1 have no such setting: the shared table stays.
+  }
+}
+
 /**
  * Installs the rules every sandbox of a pool shares: sandboxes may not reach the host's own
  * addresses, each other, or link-local (metadata) addresses; egress is dropped unless a
@@ -61,6 +81,7 @@ async function ensureJump(table: string, from: string, match: string[], to: stri
  */
 export async function installFirewall(prefix: string, pool: AddressPool): Promise<void> {
   writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+  ownTcpTables();
   const c = chainNames(prefix);
   const cidr = pool.cidr;
   if (await ensureChain("filter", c.input)) {

@@ -145,6 +145,12 @@ export function driverSuite(traits: DriverTraits): void {
         "python --version && pip3 --version >/dev/null && node --version && git --version && curl --version >/dev/null && sudo --version >/dev/null && tput -V",
       ]);
       assert.equal(tools.code, 0, tools.stderr);
+      if (traits.runtime === "runc") {
+        // Its own TCP socket table (negative: it walks the host's, 262144 buckets per read of
+        // /proc/net/tcp, which the agent's port forwarding does four times a second).
+        const buckets = await rt.exec(id, ["cat", "/proc/sys/net/ipv4/tcp_ehash_entries"]);
+        assert.ok(Number(buckets.stdout) > 0 && Number(buckets.stdout) <= 65536, buckets.stdout);
+      }
       assert.notDeepEqual(hostLeftovers(prefix, dataDir, id), []);
       await rt.remove(id);
       assert.deepEqual(hostLeftovers(prefix, dataDir, id), []);
