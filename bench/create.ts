@@ -8,7 +8,7 @@ import { generateApiKey, loadConfig, startSandpitServer } from "@sandpit/server"
 import { Sandbox } from "e2b";
 import { pino } from "pino";
 import { buildAgentBundle } from "../test/sandbox-agent/agent-sandbox.js";
-import { BENCH_DATA_DIR, type Benchmark, type Metric, timeMetric } from "./measure.js";
+import { BENCH_DATA_DIR, type Benchmark, type Metric, quietHost, timeMetric } from "./measure.js";
 import { rawRuntime } from "./runtime.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -93,14 +93,17 @@ export const createBenchmark: Benchmark = async ({ log }) => {
       log(`${runtime}: create + first command, warm`);
       const warmTimes: number[] = [];
       for (let i = -2; i < RUNS; i++) {
-        // A full pool: each sample is a create while sandboxes wait, not one racing a refill.
+        // A full pool: each sample is a create while sandboxes wait, not one racing a refill,
+        // nor the tail of one (the new sandbox's waiting shell reading its profile).
         await waitFor("a full pool", () => warm() >= CONCURRENT);
+        await quietHost();
         const ms = await once();
         if (i >= 0) warmTimes.push(ms);
       }
 
       log(`${runtime}: ${CONCURRENT} concurrent creates, warm`);
       await waitFor("a full pool", () => warm() >= CONCURRENT, 600_000);
+      await quietHost();
       const t1 = performance.now();
       const many = await Promise.all(Array.from({ length: CONCURRENT }, () => Sandbox.create()));
       const concurrent = performance.now() - t1;

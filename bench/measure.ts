@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /** Where benchmarks keep sandbox state between runs. */
 export const BENCH_DATA_DIR = process.env.SANDPIT_BENCH_DIR ?? "/var/lib/sandpit/bench";
 
@@ -42,4 +44,31 @@ export function timeMetric(ours: number[], baseline: number[], note?: string): M
     samples: ours.length,
     note,
   };
+}
+
+/** Busy and total CPU time of the host so far, in clock ticks, from /proc/stat's first line. */
+function hostCpuTicks(): { busy: number; total: number } {
+  const fields =
+    readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  const total = fields.reduce((sum, n) => sum + n, 0);
+  // idle and iowait
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the host's CPUs were at most `busyShare` busy over a 100 ms window (or `maxMs`
+ * passed): work a previous step left running in the background, such as a pooled sandbox's
+ * start-up, is not measured as part of the next sample.
+ */
+export async function quietHost(busyShare = 0.15, maxMs = 3000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let before = hostCpuTicks();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = hostCpuTicks();
+    const total = now.total - before.total;
+    if (total > 0 && (now.busy - before.busy) / total <= busyShare) return;
+    before = now;
+  }
 }

@@ -12,7 +12,7 @@ import { pino } from "pino";
 import { ociSpec } from "../packages/runtime/src/oci-spec.js";
 import { removeCgroup, removePrefixCgroups } from "../packages/runtime/src/sandbox-cgroup.js";
 import { agentBundleDir, buildAgentBundle } from "../test/sandbox-agent/agent-sandbox.js";
-import { BENCH_DATA_DIR, type Benchmark, type Metric, timeMetric } from "./measure.js";
+import { BENCH_DATA_DIR, type Benchmark, type Metric, quietHost, timeMetric } from "./measure.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/templates";
@@ -209,6 +209,9 @@ export const pauseBenchmark: Benchmark = async ({ log }) => {
         const tier = async () => (await started.store.getSandbox(id))?.pauseTier;
         for (let i = -1; i < RUNS; i++) {
           started.manager.configurePause({ warmMs: 3_600_000 });
+          // Each run starts from a settled sandbox, not the tail of the last resume from disk
+          // (gVisor's restore goes on faulting memory in after the agent answers).
+          await quietHost();
           const pw = await timed(() => Sandbox.pause(id));
           const rw = await timed(async () => {
             const again = await Sandbox.connect(id);
