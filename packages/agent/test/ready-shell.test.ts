@@ -195,7 +195,9 @@ describe("commands in a login shell started ahead", { skip }, () => {
       body: JSON.stringify({ envVars: {}, defaultUser: user, sandboxId: "isbx1", templateId: "it's" }),
     });
     assert.equal(res.status, 204);
-    const r = await run('echo "$$ $E2B_SANDBOX_ID $E2B_TEMPLATE_ID $([ -v __sandpit_exports ] || echo unset)"');
+    const r = await run(
+      'echo "$$ $E2B_SANDBOX_ID $E2B_TEMPLATE_ID $([ -v __sandpit_exports ] || echo unset)"',
+    );
     assert.equal(r.stdout, `${waiting} isbx1 it's unset\n`);
   });
 
