@@ -18,6 +18,7 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
 }, () => {
   let live: LiveServer;
   const pythonPid = new Map<string, string>();
+  const watcherIds = new Map<string, string>();
 
   before(async () => {
     live = await startLiveServer({ runtime: "runsc", prefix: "sppause", addressPool: "10.248.0.0/16" });
@@ -57,7 +58,37 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
     });
     assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
     pythonPid.set(sbx.sandboxId, (await sbx.commands.run("pgrep -x python3")).stdout.trim());
+    // A polling watcher outlives pauses in the agent; gVisor renumbers what it watches.
+    await sbx.files.write("/home/user/watched/log.txt", "0\n");
+    const created = await filesystemRpc(sbx.sandboxId, "CreateWatcher", { path: "/home/user/watched" });
+    watcherIds.set(sbx.sandboxId, String(created.watcherId));
     return sbx;
+  }
+
+  /** A Filesystem RPC through the proxy, for the polling watchers no JS SDK calls. */
+  async function filesystemRpc(id: string, method: string, body: unknown): Promise<Record<string, unknown>> {
+    const token = (await live.server.store.getSandbox(id))?.accessToken ?? "";
+    const res = await fetch(`${live.url}/filesystem.Filesystem/${method}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "e2b-sandbox-id": id,
+        "e2b-sandbox-port": "49983",
+        "x-access-token": token,
+        authorization: `Basic ${Buffer.from("user:").toString("base64")}`,
+      },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 200, `${method}: ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  async function watcherEvents(sbx: Sandbox): Promise<string[]> {
+    const watcherId = watcherIds.get(sbx.sandboxId);
+    const { events } = (await filesystemRpc(sbx.sandboxId, "GetWatcherEvents", { watcherId })) as {
+      events?: { name: string; type: string }[];
+    };
+    return (events ?? []).map((e) => `${e.type} ${e.name}`);
   }
 
   async function count(sbx: Sandbox): Promise<number> {
@@ -81,6 +112,17 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
       kept: "across pauses",
     });
     assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
+    await watcherEvents(sbx);
+    await sbx.commands.run(`echo ${cycle} >> /home/user/watched/log.txt`);
+    const seen = await eventually(`cycle ${cycle}: the watcher's event`, async () => {
+      const events = await watcherEvents(sbx);
+      return events.length > 0 ? events : undefined;
+    });
+    assert.deepEqual(
+      [...new Set(seen)],
+      ["EVENT_TYPE_WRITE log.txt"],
+      `cycle ${cycle}: an append is a write`,
+    );
     const ps = await sbx.commands.run("pgrep -x python3");
     assert.equal(
       ps.stdout.trim(),

@@ -117,7 +117,13 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
     // Responses stream per message; compressing them would only add buffering (spec §2).
     acceptCompression: [],
     shutdownSignal: shutdown.signal,
-    fallback: createHttpRoutes(context, { onInit: () => readyShells.prepareDefault() }),
+    fallback: createHttpRoutes(context, {
+      // The server sends an /init after every restore, before any other call reaches the agent.
+      onInit: () => {
+        readyShells.prepareDefault();
+        watchers?.renumberAll();
+      },
+    }),
   });
 
   const listener: DualRequestListener = (req, res) => {

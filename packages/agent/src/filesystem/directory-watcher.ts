@@ -28,6 +28,11 @@ export interface DirectoryWatcherOptions {
 
 /** A running watch; close() releases every inotify watch it holds. */
 export interface DirectoryWatcher {
+  /**
+   * Reads again the inode numbers of what it knows: gVisor gives every file a new one on
+   * restore, after which a write would read as a new file appearing.
+   */
+  renumber(): void;
   close(): void;
 }
 
@@ -283,5 +288,15 @@ export function watchDirectory(root: string, options: DirectoryWatcherOptions): 
   }
 
   watchTree("", false);
-  return { close };
+  // Only the number: a change made meanwhile still shows as the event it brings.
+  function renumber() {
+    for (const [rel, watched] of dirs) {
+      for (const [name, known] of watched.children) {
+        const info = lstatOrUndefined(join(absolute(rel), name));
+        if (info) known.id = `${info.dev}:${info.ino}`;
+      }
+    }
+  }
+
+  return { renumber, close };
 }

@@ -23,6 +23,8 @@ interface PolledWatcher {
 export interface WatcherRegistry {
   /** Stops every watcher, for agent shutdown. */
   closeAll(): void;
+  /** Has every watcher read its entries' inode numbers again (after a restore). */
+  renumberAll(): void;
   /** Number of live watchers. */
   readonly size: number;
 }
@@ -40,6 +42,9 @@ export function createWatcherRegistry(): WatcherRegistry {
     closeAll() {
       for (const polled of watchers.values()) polled.watcher.close();
       watchers.clear();
+    },
+    renumberAll() {
+      for (const polled of watchers.values()) polled.watcher.renumber();
     },
     get size() {
       return watchers.size;
@@ -66,7 +71,7 @@ export async function createWatcher(
 ): Promise<CreateWatcherResponseInit> {
   const path = await resolveWatchTarget(ctx, req, context.requestHeader);
   const id = `w${randomBytes(10).toString("hex")}`;
-  const polled: PolledWatcher = { watcher: { close() {} }, events: [], error: undefined };
+  const polled: PolledWatcher = { watcher: { renumber() {}, close() {} }, events: [], error: undefined };
   try {
     polled.watcher = watchDirectory(path, {
       recursive: req.recursive,
