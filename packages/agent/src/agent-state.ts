@@ -27,10 +27,13 @@ export function initialAgentState(): AgentState {
   };
 }
 
+/** The env vars that name the sandbox; a pooled sandbox gets them only at its create. */
+export const identityEnv = { sandboxId: "E2B_SANDBOX_ID", templateId: "E2B_TEMPLATE_ID" } as const;
+
 /** The env vars the agent adds to every process after the user's base ones (spec §7). */
 export function globalEnv(state: AgentState): Record<string, string> {
   const system: Record<string, string> = { E2B_SANDBOX: "true" };
-  if (state.sandboxId) system.E2B_SANDBOX_ID = state.sandboxId;
-  if (state.templateId) system.E2B_TEMPLATE_ID = state.templateId;
+  if (state.sandboxId) system[identityEnv.sandboxId] = state.sandboxId;
+  if (state.templateId) system[identityEnv.templateId] = state.templateId;
   return { ...state.envVars, ...system };
 }

@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { SandpitError } from "@sandpit/protocol";
 import { type AgentLog, logJson } from "./agent-log.js";
 import { errnoOf } from "./filesystem/fs-errors.js";
+import { inodeKey } from "./inode-key.js";
 import { isStringMap } from "./string-map.js";
 
 /** Where the agent keeps the metadata of files on filesystems without extended attributes. */
@@ -74,10 +75,6 @@ function notSupported(cause?: unknown): SandpitError {
   return new SandpitError("failed_precondition", "file metadata is not supported on this filesystem", {
     cause,
   });
-}
-
-function keyOf(info: BigIntStats): string {
-  return `${info.dev}:${info.ino}`;
 }
 
 async function unlinkQuietly(path: string): Promise<void> {
@@ -143,7 +140,7 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
 
   async function dirIdentity(): Promise<string> {
     try {
-      return keyOf(await stat(dir, { bigint: true }));
+      return inodeKey(await stat(dir, { bigint: true }));
     } catch (error) {
       if (errnoOf(error) === "ENOENT" || errnoOf(error) === "ENOTDIR") return "-";
       throw error;
@@ -256,11 +253,11 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
       ]);
       const entry = { id, metadata: metadata ?? {} };
       // Checked after the last await, so two links to one file cannot both get in.
-      if (!info || !metadata || (await isDeleted(id)) || index.has(keyOf(info))) {
+      if (!info || !metadata || (await isDeleted(id)) || index.has(inodeKey(info))) {
         await drop(undefined, entry);
         return;
       }
-      index.set(keyOf(info), entry);
+      index.set(inodeKey(info), entry);
     });
     updateTimer();
   }
@@ -289,14 +286,14 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
     const target = await realpath(path);
     const file = await stat(target, { bigint: true });
     // The link pins the inode, so no other file can have been given this identity meanwhile.
-    const existing = index.get(keyOf(file));
+    const existing = index.get(inodeKey(file));
     if (Object.keys(metadata).length === 0) {
       // An upload without metadata to a file without any (the usual one) costs nothing more.
       if (!existing) return;
-      await drop(keyOf(file), existing);
+      await drop(inodeKey(file), existing);
     } else if (existing) {
       await writeEntry(existing.id, metadata);
-      index.set(keyOf(file), { id: existing.id, metadata: { ...metadata } });
+      index.set(inodeKey(file), { id: existing.id, metadata: { ...metadata } });
     } else {
       await create(target, file, metadata);
     }
@@ -323,14 +320,14 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
     };
     try {
       let info = await linked();
-      if (keyOf(info) !== keyOf(file)) {
+      if (inodeKey(info) !== inodeKey(file)) {
         await unlink(linkPath(id));
         await rehome(target, await stat(target, { bigint: true }));
         info = await linked();
-        if (keyOf(info) !== keyOf(await stat(target, { bigint: true }))) throw notSupported();
+        if (inodeKey(info) !== inodeKey(await stat(target, { bigint: true }))) throw notSupported();
       }
       await writeEntry(id, metadata);
-      index.set(keyOf(info), { id, metadata: { ...metadata } });
+      index.set(inodeKey(info), { id, metadata: { ...metadata } });
     } catch (error) {
       await unlinkQuietly(linkPath(id));
       throw error;
@@ -340,7 +337,7 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
   return {
     async read(info) {
       await ready();
-      const entry = index.get(keyOf(info));
+      const entry = index.get(inodeKey(info));
       return entry && { ...entry.metadata };
     },
     async replace(path, metadata) {
@@ -351,8 +348,8 @@ export function createLinkedMetadataStore(options: LinkedMetadataStoreOptions): 
       if (built === undefined || index.size === 0) return;
       if (removed === undefined || removed.isDirectory()) return sweepAll();
       await ready();
-      if (!index.has(keyOf(removed))) return;
-      await serialized(() => collect([keyOf(removed)]));
+      if (!index.has(inodeKey(removed))) return;
+      await serialized(() => collect([inodeKey(removed)]));
     },
     close() {
       closed = true;

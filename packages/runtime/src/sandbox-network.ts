@@ -77,7 +77,8 @@ function ownTcpTables(): void {
 /**
  * Installs the rules every sandbox of a pool shares: sandboxes may not reach the host's own
  * addresses, each other, or link-local (metadata) addresses; egress is dropped unless a
- * per-sandbox rule accepts it; accepted egress is masqueraded. Idempotent.
+ * per-sandbox rule accepts it; accepted egress is masqueraded. Also turns on forwarding and
+ * gives the sandboxes' namespaces TCP tables of their own. Idempotent.
  */
 export async function installFirewall(prefix: string, pool: AddressPool): Promise<void> {
   writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");

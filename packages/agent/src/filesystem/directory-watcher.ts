@@ -2,6 +2,7 @@ import { type BigIntStats, type FSWatcher, lstatSync, readdirSync, watch } from 
 import { basename, join } from "node:path";
 import { filesystemPb } from "@sandpit/protocol";
 import type { FileMetadata } from "../file-metadata.js";
+import { inodeKey } from "../inode-key.js";
 import { type EntryInfoInit, entryInfoOf } from "./entry-info.js";
 import type { OwnerNames } from "./owner-names.js";
 
@@ -64,7 +65,7 @@ interface RawEvent {
 
 function snapshotOf(info: BigIntStats): Snapshot {
   return {
-    id: `${info.dev}:${info.ino}`,
+    id: inodeKey(info),
     isDir: info.isDirectory(),
     isFile: info.isFile(),
     mode: info.mode,
@@ -214,7 +215,9 @@ export function watchDirectory(root: string, options: DirectoryWatcherOptions): 
       if (event.kind !== "rename") continue;
       const info = statOf(relOf(event));
       const known = dirs.get(event.dir)?.children.get(event.name);
-      if (info && known?.id !== `${info.dev}:${info.ino}`) appeared.add(`${info.dev}:${info.ino}`);
+      if (!info) continue;
+      const id = inodeKey(info);
+      if (known?.id !== id) appeared.add(id);
     }
 
     const emitted = new Set<string>();
@@ -293,7 +296,7 @@ export function watchDirectory(root: string, options: DirectoryWatcherOptions): 
     for (const [rel, watched] of dirs) {
       for (const [name, known] of watched.children) {
         const info = lstatOrUndefined(join(absolute(rel), name));
-        if (info) known.id = `${info.dev}:${info.ino}`;
+        if (info) known.id = inodeKey(info);
       }
     }
   }

@@ -35,7 +35,7 @@ export interface InitRequest {
   volumeMounts?: unknown;
   /**
    * The sandbox's identity, for `E2B_SANDBOX_ID` and `E2B_TEMPLATE_ID`. Not envd's fields (it
-   * reads them from its VM's metadata service); its control plane is this agent's only peer.
+   * learns them from its host another way); the server is this agent's only caller of /init.
    */
   sandboxId?: string;
   templateId?: string;

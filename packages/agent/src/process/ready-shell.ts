@@ -2,24 +2,25 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { processPb } from "@sandpit/protocol";
 import type { AgentContext } from "../agent-context.js";
+import { identityEnv } from "../agent-state.js";
 import type { ProcessIo } from "./managed-process.js";
 import { launchedIo } from "./pipe-process.js";
 import { type Launch, prepareLaunch } from "./process-launch.js";
 import type { LaunchedCommand, ProcessLauncher } from "./process-launcher.js";
 
 // The SDKs run every command as `/bin/bash -l -c <command>`, and a login shell is most of what a
-// command costs: measured in a sandbox, `bash -l -c true` takes 4.1 ms under runc and ~100 ms
-// under gVisor against 1.7 / 47 ms for `bash -c true` (its profile runs `id` and sources more
-// files). So the agent keeps one login shell started ahead, its profile already read, waiting on
-// stdin for the command it is to run. It reads three NUL-terminated fields: a head (`1` when
-// stdin stays open, else `0`; `1` when the command may be exec'd, else `0`; the command's first
-// word), the sandbox's identity as shell exports, and the command. Then it runs the command in that same shell, as `bash -l -c` would, with
-// SECONDS reset. bash -c execs a lone simple command in place of the shell (so its PID is the
-// command's, and a kill shows as the command's signal, not as the shell's exit 137): a command
-// the agent finds to be one, whose first word the shell does not take as a function or an alias
-// and finds as a file, is exec'd the same way. Known differences: a syntax error reads "eval:"
-// where bash -c says "-c:", a profile's own reads of stdin see the pipe, not /dev/null, and a
-// profile of a shell the pool started sees no E2B_SANDBOX_ID or E2B_TEMPLATE_ID.
+// command costs: measured in a sandbox, `bash -l -c true` takes 4.1 ms under runc and ~100 ms under
+// gVisor against 1.7 / 47 ms for `bash -c true` (its profile runs `id` and sources more files). So
+// the agent keeps one login shell started ahead, its profile already read, waiting on stdin for the
+// command it is to run. It reads three NUL-terminated fields: a head (`1` when stdin stays open,
+// else `0`; `1` when the command may be exec'd, else `0`; the command's first word), the sandbox's
+// identity as shell exports, and the command. Then it runs the command in that same shell, as
+// `bash -l -c` would, with SECONDS reset. bash -c execs a lone simple command in place of the shell (so
+// its PID is the command's, and a kill shows as the command's signal, not as the shell's exit 137):
+// a command the agent finds to be one, whose first word the shell does not take as a function or an
+// alias and finds as a file, is exec'd the same way. Known differences: a syntax error reads
+// "eval:" where bash -c says "-c:", a profile's own reads of stdin see the pipe, not /dev/null, and
+// a profile of a shell the pool started sees no E2B_SANDBOX_ID or E2B_TEMPLATE_ID.
 const shellPath = "/bin/bash";
 const head = "__sandpit_head";
 const command = "__sandpit_command";
@@ -59,7 +60,7 @@ const notExecutable = new Set(
 // Given to a sandbox at its create, after its pool started the shell that will run its first
 // command: the shell exports them just before the command, and they do not make it stale. Its
 // profile did not see them; nothing of a login shell's own files reads them.
-const identityVars = ["E2B_SANDBOX_ID", "E2B_TEMPLATE_ID"];
+const identityVars: readonly string[] = Object.values(identityEnv);
 
 /** The exports field: the identity vars as the command's environment has them. */
 function exportsOf(env: Record<string, string>): string {

@@ -7,9 +7,8 @@ import type { SandboxDriver, SandboxInfo, SandboxLimits } from "@sandpit/runtime
 
 const MOUNT = "/opt/sandpit/agent";
 
-/** Who runs a sandbox's commands, and where, when a call names neither. */
-export const SANDBOX_USER = "user";
-export const SANDBOX_WORKDIR = "/home/user";
+/** Who runs a sandbox's commands, and where, when a call names neither (every /init says so). */
+export const SANDBOX_DEFAULTS = { defaultUser: "user", defaultWorkdir: "/home/user" } as const;
 
 /** What a sandbox needs besides its id: its template, size and network policy. */
 export interface AgentSandboxSpec {
@@ -195,7 +194,7 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
     },
 
     async warmUp(address) {
-      await init(address, { envVars: {}, defaultUser: SANDBOX_USER, defaultWorkdir: SANDBOX_WORKDIR });
+      await init(address, { envVars: {}, ...SANDBOX_DEFAULTS });
       const message = Buffer.from(
         JSON.stringify({ process: { cmd: "/bin/bash", args: ["-l", "-c", "true"] } }),
       );

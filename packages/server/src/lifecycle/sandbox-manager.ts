@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { generateAccessToken } from "../auth/api-keys.js";
 import type { PauseTier, SandboxRecord, Store } from "../store/index.js";
 import type { TemplateCatalog } from "../template-catalog.js";
-import { type AgentInit, type AgentSandboxes, SANDBOX_USER, SANDBOX_WORKDIR } from "./agent-sandbox.js";
+import { type AgentInit, type AgentSandboxes, SANDBOX_DEFAULTS } from "./agent-sandbox.js";
 import { createEndTimers } from "./end-timers.js";
 import type { WarmPool } from "./warm-pool.js";
 
@@ -208,8 +208,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
     return {
       envVars: record.envVars,
       ...(record.accessToken ? { accessToken: record.accessToken } : {}),
-      defaultUser: SANDBOX_USER,
-      defaultWorkdir: SANDBOX_WORKDIR,
+      ...SANDBOX_DEFAULTS,
       sandboxId: record.id,
       templateId: record.templateId,
     };
