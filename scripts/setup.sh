@@ -34,7 +34,9 @@ if ! dpkg --compare-versions "${runsc_have:-0}" ge "$runsc_wanted"; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  mirror="$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -n1)"
+  # Comment lines are skipped: images often name a dated snapshot there that has no trixie.
+  mirror="$(grep -rhE '^[^#]*https?://' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+    grep -oE 'https?://[^ ]+/debian/?' | grep -v -e security -e snapshot | head -n1 || true)"
   echo "deb ${mirror:-http://deb.debian.org/debian} trixie main" >"$work/sources.list"
   apt_opts=(-o "Dir::State::Lists=$work/lists" -o "Dir::Etc::SourceList=$work/sources.list"
     -o "Dir::Etc::SourceParts=/nonexistent" -o "Dir::Cache=$work/cache" -o "APT::Sandbox::User=root")
