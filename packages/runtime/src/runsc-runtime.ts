@@ -106,7 +106,9 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       // stays stopped until deleted, and a refusal leaves it paused and whole.
       await runsc(["pause", id]);
       try {
-        await runsc(["checkpoint", "-leave-running", "-image-path", imageDir, id]);
+        // Uncompressed: a restore then reads pages instead of inflating them (measured on an
+        // idle sandbox: restore 180 ms against 265–285, for an image of ~25 MiB against ~5).
+        await runsc(["checkpoint", "-compression", "none", "-leave-running", "-image-path", imageDir, id]);
       } catch (e) {
         await runsc(["resume", id], true);
         const rejected = /save rejected[^:]*: ([^\n]*?):?\n/.exec(e instanceof Error ? e.message : String(e));
