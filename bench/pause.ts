@@ -114,7 +114,8 @@ async function rawContainer(lowerdir: string, work: string, hold: boolean) {
     async checkpoint(): Promise<number> {
       rmSync(image, { recursive: true, force: true });
       mkdirSync(image);
-      const ms = await timed(() => runsc("checkpoint", "-image-path", image, id));
+      // The image format the runtime writes (uncompressed), so both restores read the same.
+      const ms = await timed(() => runsc("checkpoint", "-compression", "none", "-image-path", image, id));
       await runsc("delete", "-force", id).catch(() => undefined);
       return ms;
     },
