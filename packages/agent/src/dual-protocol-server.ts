@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { peerClosed } from "./peer-closed.js";
 
 /** A request listener that serves both HTTP/1.1 and HTTP/2 requests. */
 export type DualRequestListener = (
@@ -29,10 +30,12 @@ export function createDualProtocolServer(listener: DualRequestListener): DualPro
   const h1 = http.createServer({ requestTimeout: 0, keepAliveTimeout: keepAliveTimeoutMs }, (req, res) => {
     // An end of input before the answer started: the request read so far is still answered,
     // then the connection closes, and the answer says so, so the client does not send its next
-    // request on it. After: a stream (output, a watch) whose client went away, ended at once.
+    // request on it. After: a stream (output, a watch) whose client went away, ended at once;
+    // one whose client is still there (gVisor's spurious end, see below) goes on, and node
+    // closes the connection after it.
     const inputEnded = () => {
       if (!res.headersSent) res.shouldKeepAlive = false;
-      else req.socket.destroy();
+      else if (peerClosed(req.socket)) req.socket.destroy();
     };
     if (req.socket.readableEnded) inputEnded();
     else {

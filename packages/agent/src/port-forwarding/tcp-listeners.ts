@@ -21,7 +21,8 @@ function wordBytes(hex: string): number[] {
   return littleEndian ? bytes.reverse() : bytes;
 }
 
-function decodeAddress(hex: string): string | undefined {
+/** The text form of an address as /proc/net/tcp{,6} prints it; undefined when malformed. */
+export function decodeAddress(hex: string): string | undefined {
   if (!/^[0-9A-Fa-f]+$/.test(hex)) return undefined;
   if (hex.length === 8) return wordBytes(hex).join(".");
   if (hex.length !== 32) return undefined;
