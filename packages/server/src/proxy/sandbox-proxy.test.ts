@@ -809,6 +809,42 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
     }
   });
 
+  test("a request on a kept-alive connection the upstream stopped reading goes again on a new one, body and all", async () => {
+    // As the agent does after an end of input: it answers what it read, then reads nothing more
+    // on that connection, and closes it.
+    const served = new Map<net.Socket, number>();
+    const bodies: string[] = [];
+    const flaky = http.createServer((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n > 1) {
+        req.socket.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        bodies.push(Buffer.concat(chunks).toString());
+        res.end(Buffer.concat(chunks));
+      });
+    });
+    const flakyPort = await listen(flaky, "127.0.0.1");
+    upstreams.push(flaky);
+    const first = await call({
+      path: "/echo",
+      headers: routed("abc123", flakyPort),
+      body: Buffer.from("first"),
+    });
+    assert.equal(first.body.toString(), "first");
+    const big = Buffer.alloc(200_000, "x");
+    const second = await call({ path: "/echo", headers: routed("abc123", flakyPort), body: big });
+    assert.equal(second.status, 200);
+    assert.equal(second.body.length, big.length);
+    const third = await call({ path: "/echo", headers: routed("abc123", flakyPort) });
+    assert.equal(third.status, 200);
+    assert.deepEqual(bodies, ["first", big.toString(), ""]);
+  });
+
   test("upstream connections are kept alive and reused", async () => {
     const before = await connections(appB);
     for (let i = 0; i < 20; i++) {

@@ -81,12 +81,8 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   );
 }
 
-// A request without a body can be sent again when a kept-alive socket turns out to have been
-// closed by the upstream just before it was used.
-function hasNoBody(req: http.IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return req.headers["transfer-encoding"] === undefined && (length === undefined || length === "0");
-}
+// How much of a request body is kept to send again when its connection turns out dead.
+const replayLimitBytes = 1024 * 1024;
 
 /** Whether a request may reach a sandbox's port: always when it has no token, else with it. */
 function trafficAllowed(expected: string | undefined, presented: string | string[] | undefined): boolean {
@@ -267,7 +263,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     exchange: Exchange,
     address: string,
     port: number,
-    mayRetry: boolean,
+    replay?: readonly Buffer[],
   ): void {
     addresses.set(exchange.sandboxId, address);
     const upstream = http.request({
@@ -280,6 +276,14 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     });
     exchange.upstream = upstream;
     let response: http.IncomingMessage | undefined;
+    // What this attempt sent of the body, while it may still have to be sent again.
+    let sent: Buffer[] | undefined = [];
+    let sentBytes = 0;
+    const keep = (chunk: Buffer) => {
+      sentBytes += chunk.length;
+      if (sentBytes > replayLimitBytes) sent = undefined;
+      else sent?.push(chunk);
+    };
     upstream.on("socket", (socket: Socket) => {
       socket.setNoDelay(true);
       // A reused socket got its listener with its first request.
@@ -296,6 +300,9 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     });
     upstream.on("response", (upstreamRes) => {
       response = upstreamRes;
+      // Answered: it will not be sent again.
+      req.off("data", keep);
+      sent = undefined;
       if (exchange.done) {
         upstreamRes.destroy();
         return;
@@ -326,8 +333,19 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
         return;
       }
       const code = errorCode(error);
-      if (mayRetry && upstream.reusedSocket && code === "ECONNRESET" && hasNoBody(req)) {
-        forward(req, res, exchange, address, port, false);
+      // A kept-alive connection the sandbox had closed (its end of input seen, an idle
+      // timeout) fails before any answer: the request never reached it, so it goes again on
+      // another connection with what was sent of its body, as long as that was kept.
+      if (
+        replay === undefined &&
+        upstream.reusedSocket &&
+        (code === "ECONNRESET" || code === "EPIPE") &&
+        sent
+      ) {
+        req.unpipe(upstream);
+        req.off("data", keep);
+        req.pause();
+        forward(req, res, exchange, address, port, sent);
         return;
       }
       const closedPort = code !== undefined && unreachable.has(code);
@@ -345,8 +363,10 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
           : { sandboxId: exchange.sandboxId, message: "The sandbox closed the connection", port, code: 502 },
       );
     });
-    if (mayRetry) req.pipe(upstream);
-    else upstream.end();
+    if (replay === undefined) req.on("data", keep);
+    else for (const chunk of replay) upstream.write(chunk);
+    if (req.readableEnded) upstream.end();
+    else req.pipe(upstream);
   }
 
   function proxyRequest(
@@ -380,7 +400,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       port,
       req.headers[TRAFFIC_TOKEN_HEADER],
       (body) => sendError(req, res, body),
-      (address) => forward(req, res, exchange, address, port, true),
+      (address) => forward(req, res, exchange, address, port),
     );
   }
 
