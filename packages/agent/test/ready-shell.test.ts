@@ -215,6 +215,22 @@ describe("commands in a login shell started ahead", { skip }, () => {
     assert.equal(pids.size, 8);
   });
 
+  it("has a shell waiting for the next command while a long one runs, and after it ends", async () => {
+    await run("true");
+    const tag = `78${process.pid}`;
+    const long = await sandbox.commands.run(`sleep ${tag}; true`, { user, background: true });
+    assert.match(commandLine(long.pid), new RegExp(marker));
+    // The next shell starts a moment after the long command did, not when it ends.
+    const deadline = Date.now() + 3000;
+    while (!waitingShells().some((pid) => pid !== long.pid) && Date.now() < deadline) await sleep(20);
+    assert.match((await run(whoRuns)).stdout, new RegExp(marker));
+    assert.ok(await long.kill());
+    await assert.rejects(long.wait());
+    // And one starts after a short command ends.
+    await run("true");
+    assert.match((await run(whoRuns)).stdout, new RegExp(marker));
+  });
+
   it("kills what the command started with it", async () => {
     await run("true");
     const tag = `77${process.pid}`;
