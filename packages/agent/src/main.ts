@@ -1,4 +1,6 @@
 // The agent's entry point inside a sandbox: `node agent.mjs [--port N] [--host H]`.
+import { rmSync } from "node:fs";
+import { TMP_BOOT_MARKER } from "@sandpit/protocol";
 import { readAgentConfig } from "./agent-config.js";
 import { bundledLauncherPath, createAgentServer } from "./agent-server.js";
 import { memoryGuardFromEnv } from "./memory-guard.js";
@@ -6,6 +8,8 @@ import { applyPidsLimit } from "./pids-limit.js";
 
 async function main(): Promise<void> {
   const config = readAgentConfig(process.argv.slice(2), process.env);
+  // Kept /tmp on the disk through gVisor's boot (see the constant); users must not see it.
+  rmSync(TMP_BOOT_MARKER, { force: true });
   const pidsLimited = applyPidsLimit(process.env);
   const memoryGuard = memoryGuardFromEnv(process.env, {
     helperExecutables: [bundledLauncherPath],

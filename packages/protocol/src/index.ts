@@ -16,6 +16,7 @@ export {
   type SandboxCreated,
   type SandboxDetail,
   type SandboxMetric,
+  TMP_BOOT_MARKER,
   TRAFFIC_TOKEN_HEADER,
 } from "./rest-api.js";
 export { type ErrorCode, errorCodes, httpStatusOf, isErrorCode, SandpitError } from "./sandpit-error.js";

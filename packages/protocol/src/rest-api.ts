@@ -99,5 +99,12 @@ export const TRAFFIC_TOKEN_HEADER = "e2b-traffic-access-token";
  * budget in bytes.
  */
 export const INSIDE_LIMIT_ENV = { pids: "SANDPIT_PIDS_MAX", memory: "SANDPIT_MEMORY_MAX" } as const;
+/**
+ * A file the runtime puts in a new gVisor sandbox's /tmp for its boot only, and the agent
+ * removes as it starts: gVisor mounts a tmpfs of its own over an empty /tmp, which would put
+ * the sandbox's /tmp in its memory (bounded by the memory limit, in every checkpoint, its own
+ * mount) instead of on its disk as under runc or in an E2B sandbox.
+ */
+export const TMP_BOOT_MARKER = "/tmp/.sandpit-boot";
 /** The agent's port inside every sandbox. */
 export const AGENT_PORT = 49983;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -14,7 +15,7 @@ import {
 } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { INSIDE_LIMIT_ENV, SandpitError } from "@sandpit/protocol";
+import { INSIDE_LIMIT_ENV, SandpitError, TMP_BOOT_MARKER } from "@sandpit/protocol";
 import { createAddressPool } from "./address-pool.js";
 import { createHostBinds } from "./host-binds.js";
 import { hostCommand } from "./host-command.js";
@@ -368,6 +369,13 @@ export function createLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     // The two are independent; wait for both so a failure leaves nothing running half-made.
     const settled = await Promise.allSettled([mounting, networking]);
     for (const s of settled) if (s.status === "rejected") throw s.reason;
+    // gVisor decides at boot whether /tmp gets its tmpfs (a restore keeps what the checkpoint
+    // holds); the agent removes the marker as it starts.
+    if (oci.flavour === "runsc" && !restoreFrom) {
+      const marker = join(p.rootfs, TMP_BOOT_MARKER);
+      writeFileSync(marker, "");
+      chownSync(marker, ID_SHIFT, ID_SHIFT);
+    }
     const bundle = await writeBundle(record);
     const log = join(dir, "runtime.log");
     const pid = restoreFrom

@@ -1,5 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { join, relative } from "node:path";
 import { hostCommand } from "./host-command.js";
 
@@ -78,6 +87,13 @@ export async function mountRootfs(o: MountRootfsOptions): Promise<RootfsPaths> {
     ],
     { cwd: o.dir },
   );
+  // Every sandbox has a /tmp for everyone, whatever its template holds (gVisor's boot marker goes there).
+  const tmp = join(p.rootfs, "tmp");
+  if (!existsSync(tmp)) {
+    mkdirSync(tmp);
+    chmodSync(tmp, 0o1777);
+    chownSync(tmp, o.idShift, o.idShift);
+  }
   return p;
 }
 

@@ -269,6 +269,33 @@ export function driverSuite(traits: DriverTraits): void {
       }
     });
 
+    test("/tmp is on the sandbox's disk, as / is: a file there bigger than its memory fits and counts as disk", async () => {
+      const id = newId();
+      await rt.create({ id, template: "base", command: ["sleep", "infinity"], limits: { memoryMB: 128 } });
+      try {
+        const before = await rt.stats(id);
+        const write = await rt.exec(
+          id,
+          ["sh", "-c", "head -c 209715200 /dev/zero > /tmp/big && stat -c %s /tmp/big && stat -c %a /tmp"],
+          { timeoutMs: 60_000 },
+        );
+        assert.equal(write.code, 0, write.stderr);
+        assert.equal(write.stdout, "209715200\n1777\n");
+        const type = await rt.exec(id, ["stat", "-f", "-c", "%T", "/tmp"]);
+        assert.notEqual(type.stdout.trim(), "tmpfs");
+        const after = await rt.stats(id);
+        assert.ok(
+          after.diskUsedBytes - before.diskUsedBytes >= 200 * 1024 * 1024,
+          `disk use grew by ${after.diskUsedBytes - before.diskUsedBytes} bytes`,
+        );
+        assert.ok(after.memoryBytes < 128 * 1024 * 1024, `memory ${after.memoryBytes}`);
+        const alive = await rt.exec(id, ["echo", "alive"]);
+        assert.equal(alive.stdout, "alive\n");
+      } finally {
+        await rt.remove(id);
+      }
+    });
+
     test("egress: no internet means no way out; with internet the outside answers", async () => {
       const outside = new OutsideHost(traits.runtime.slice(-2));
       const open = newId();
