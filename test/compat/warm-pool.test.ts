@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Sandbox } from "e2b";
-import { type LiveServer, notRoot, startLiveServer } from "./live-server.js";
+import { eventually, type LiveServer, notRoot, startLiveServer } from "./live-server.js";
 
 async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -46,6 +46,17 @@ describe("warm pool (runc)", { skip: notRoot, timeout: 300_000 }, () => {
     const r = await sbx.commands.run('echo "$WHO $(whoami) $E2B_SANDBOX_ID"');
     assert.equal(r.stdout, `pooled user ${sbx.sandboxId}\n`);
     assert.deepEqual((await sbx.getInfo()).metadata, { from: "pool" });
+    // Its agent watched nothing while pooled; from the create on it forwards loopback servers.
+    await sbx.commands.run("python3 -m http.server 8000 --bind 127.0.0.1 --directory /etc", {
+      background: true,
+    });
+    const page = await eventually("the loopback server, forwarded", async () => {
+      const res = await fetch(`${live.url}/hostname`, {
+        headers: { "e2b-sandbox-id": sbx.sandboxId, "e2b-sandbox-port": "8000" },
+      });
+      return res.status === 200 ? res.text() : undefined;
+    });
+    assert.ok(page.length > 0);
     await until("the pool to refill", () => warm() === 2);
     await sbx.kill();
     await assert.rejects(live.runtime.get(record.runtimeId), /not found/);
@@ -71,5 +82,45 @@ describe("warm pool (runc)", { skip: notRoot, timeout: 300_000 }, () => {
       shellAgeSec > tookSec + 0.5,
       `the shell is ${shellAgeSec.toFixed(2)} s old; the create and command took ${tookSec.toFixed(2)} s`,
     );
+  });
+});
+
+describe("warm pool (runsc)", { skip: notRoot, timeout: 300_000 }, () => {
+  let live: LiveServer;
+
+  before(async () => {
+    live = await startLiveServer({
+      runtime: "runsc",
+      prefix: "sppoolsc",
+      addressPool: "10.226.0.0/16",
+      poolSize: 1,
+    });
+    live.useSdk();
+  });
+
+  after(async () => {
+    await live?.close();
+  });
+
+  test("a pooled gVisor sandbox guards its memory from the create on: a balloon dies, the sandbox lives", async () => {
+    await until("a full pool", () => (live.server.warmSandboxes().base ?? 0) === 1);
+    const sbx = await Sandbox.create();
+    try {
+      const record = await live.server.store.getSandbox(sbx.sandboxId);
+      assert.match(record?.runtimeId ?? "", /^w/, "it came from the pool");
+      // Past the sandbox's memory limit: without the agent's guard the host's limit would take
+      // the whole sandbox (gVisor's kernel) down, not this one command.
+      const balloon = await sbx.commands
+        .run("python3 -c 'a = bytearray(3 * 1024 ** 3); print(\"survived\")'", { timeoutMs: 120_000 })
+        .then(
+          (r) => ({ stdout: r.stdout, error: "" }),
+          (e: unknown) => ({ stdout: "", error: String(e) }),
+        );
+      assert.doesNotMatch(balloon.stdout, /survived/);
+      assert.match(balloon.error, /killed|MemoryError/);
+      assert.equal((await sbx.commands.run("echo alive")).stdout, "alive\n");
+    } finally {
+      await sbx.kill();
+    }
   });
 });

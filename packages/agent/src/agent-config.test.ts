@@ -9,6 +9,7 @@ test("flags override env vars override defaults", () => {
     portForwarding: true,
     launcher: true,
     fileMetadataDir: "/var/lib/sandpit-agent/file-metadata",
+    pooled: false,
   });
   assert.deepEqual(readAgentConfig([], { SANDPIT_AGENT_PORT: "5000", SANDPIT_AGENT_HOST: "127.0.0.1" }), {
     port: 5000,
@@ -16,6 +17,7 @@ test("flags override env vars override defaults", () => {
     portForwarding: true,
     launcher: true,
     fileMetadataDir: "/var/lib/sandpit-agent/file-metadata",
+    pooled: false,
   });
   assert.deepEqual(readAgentConfig(["--port", "6000", "--host=::1"], { SANDPIT_AGENT_PORT: "5000" }), {
     port: 6000,
@@ -23,6 +25,7 @@ test("flags override env vars override defaults", () => {
     portForwarding: true,
     launcher: true,
     fileMetadataDir: "/var/lib/sandpit-agent/file-metadata",
+    pooled: false,
   });
 });
 
@@ -44,6 +47,12 @@ test("the launcher is on unless a flag or env var turns it off", () => {
   assert.equal(readAgentConfig(["--no-launcher"], { SANDPIT_AGENT_LAUNCHER: "on" }).launcher, false);
   assert.equal(readAgentConfig([], { SANDPIT_AGENT_LAUNCHER: "true" }).launcher, true);
   assert.throws(() => readAgentConfig([], { SANDPIT_AGENT_LAUNCHER: "x" }), /SANDPIT_AGENT_LAUNCHER/);
+});
+
+test("pooled comes from the env var the warm pool sets, off by default", () => {
+  assert.equal(readAgentConfig([], { SANDPIT_AGENT_POOLED: "on" }).pooled, true);
+  assert.equal(readAgentConfig([], { SANDPIT_AGENT_POOLED: "" }).pooled, false);
+  assert.throws(() => readAgentConfig([], { SANDPIT_AGENT_POOLED: "yes" }), /SANDPIT_AGENT_POOLED/);
 });
 
 test("a bad port is refused", () => {

@@ -1,3 +1,4 @@
+import { AGENT_POOLED_ENV } from "@sandpit/protocol";
 import { defaultAgentPort } from "./agent-server.js";
 import { defaultMetadataStoreDir } from "./linked-metadata-store.js";
 
@@ -11,6 +12,8 @@ export interface AgentConfig {
   readonly launcher: boolean;
   /** Where file metadata goes on filesystems without extended attributes (gVisor's root). */
   readonly fileMetadataDir: string;
+  /** Started ahead for a warm pool: watch nothing before an /init gives an identity. */
+  readonly pooled: boolean;
 }
 
 function parsePort(value: string, source: string): number {
@@ -37,7 +40,7 @@ function parseSwitch(value: string, source: string): boolean {
 /**
  * Reads `--port`/`--host`/`--no-port-forwarding`/`--no-launcher`/`--file-metadata-dir` and
  * `SANDPIT_AGENT_PORT`/`SANDPIT_AGENT_HOST`/`SANDPIT_AGENT_PORT_FORWARDING`/
- * `SANDPIT_AGENT_LAUNCHER`/`SANDPIT_AGENT_FILE_METADATA_DIR`, once, at startup.
+ * `SANDPIT_AGENT_LAUNCHER`/`SANDPIT_AGENT_FILE_METADATA_DIR`/`SANDPIT_AGENT_POOLED`, once, at startup.
  */
 export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
   const portFlag = flag(argv, "port");
@@ -60,5 +63,7 @@ export function readAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     const source = dirFlag !== undefined ? "--file-metadata-dir" : "SANDPIT_AGENT_FILE_METADATA_DIR";
     throw new Error(`${source}: must be an absolute path, got '${fileMetadataDir}'`);
   }
-  return Object.freeze({ port, host, portForwarding, launcher, fileMetadataDir });
+  const envPooled = env[AGENT_POOLED_ENV];
+  const pooled = envPooled ? parseSwitch(envPooled, AGENT_POOLED_ENV) : false;
+  return Object.freeze({ port, host, portForwarding, launcher, fileMetadataDir, pooled });
 }

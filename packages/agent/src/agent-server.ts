@@ -47,6 +47,14 @@ export interface AgentServerOptions {
    * on that filesystem). Default /var/lib/sandpit-agent/file-metadata.
    */
   fileMetadataDir?: string;
+  /**
+   * Started ahead for a warm pool: no user code runs before an /init gives the sandbox its
+   * identity, so until then nothing is watched. An idle gVisor sandbox pays for every wake-up,
+   * and a pool holds many.
+   */
+  pooled?: boolean;
+  /** Called once the agent serves a sandbox: at listen, or when pooled, at the identity's /init. */
+  onIdentity?: () => void;
 }
 
 /** A running (or ready to run) agent. */
@@ -96,6 +104,8 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
   const shutdown = new AbortController();
   let forwarder: PortForwarder | undefined;
   let launcher: ProcessLauncher | undefined;
+  let port: number | undefined;
+  let serving = false;
   const readyShells = createReadyShells(context, () => launcher);
 
   let watchers: WatcherRegistry | undefined;
@@ -122,6 +132,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
       onInit: () => {
         readyShells.prepareDefault();
         watchers?.renumberAll();
+        if (context.state.sandboxId !== undefined) serve();
       },
     }),
   });
@@ -136,6 +147,20 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
   };
   const dual = createDualProtocolServer(listener);
 
+  // What a sandbox in use needs besides answering calls; once, after listen.
+  function serve(): void {
+    if (serving || port === undefined || shutdown.signal.aborted) return;
+    serving = true;
+    if (options.portForwarding) {
+      const forwarding = options.portForwarding;
+      forwarder = createPortForwarder({
+        ...forwarding,
+        excludedPorts: [...(forwarding.excludedPorts ?? []), defaultAgentPort, port],
+      });
+    }
+    options.onIdentity?.();
+  }
+
   return {
     state: context.state,
     context,
@@ -144,7 +169,8 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
         dual.server.once("error", reject);
         dual.server.listen(options.port ?? defaultAgentPort, options.host ?? "0.0.0.0", () => {
           dual.server.off("error", reject);
-          const { port } = dual.server.address() as AddressInfo;
+          const bound = (dual.server.address() as AddressInfo).port;
+          port = bound;
           const launcherPath = options.launcherPath ?? bundledLauncherPath;
           if (launcherPath !== false && launcher === undefined) {
             launcher = createProcessLauncher({
@@ -154,14 +180,8 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
                 console.error(JSON.stringify({ msg: "process launcher stopped, forking instead", reason })),
             });
           }
-          if (options.portForwarding && forwarder === undefined) {
-            const forwarding = options.portForwarding;
-            forwarder = createPortForwarder({
-              ...forwarding,
-              excludedPorts: [...(forwarding.excludedPorts ?? []), defaultAgentPort, port],
-            });
-          }
-          resolve({ port });
+          if (!options.pooled || context.state.sandboxId !== undefined) serve();
+          resolve({ port: bound });
         });
       });
     },

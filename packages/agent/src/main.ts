@@ -1,9 +1,9 @@
 // The agent's entry point inside a sandbox: `node agent.mjs [--port N] [--host H]`.
 import { rmSync } from "node:fs";
-import { TMP_BOOT_MARKER } from "@sandpit/protocol";
+import { AGENT_POOLED_ENV, TMP_BOOT_MARKER } from "@sandpit/protocol";
 import { readAgentConfig } from "./agent-config.js";
 import { bundledLauncherPath, createAgentServer } from "./agent-server.js";
-import { memoryGuardFromEnv } from "./memory-guard.js";
+import { type MemoryGuard, memoryGuardFromEnv } from "./memory-guard.js";
 import { applyPidsLimit } from "./pids-limit.js";
 
 async function main(): Promise<void> {
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   // Kept /tmp on the disk through gVisor's boot (see the constant); users must not see it.
   rmSync(TMP_BOOT_MARKER, { force: true });
   const pidsLimited = applyPidsLimit(process.env);
-  const memoryGuard = memoryGuardFromEnv(process.env, {
+  const startMemoryGuard = memoryGuardFromEnv(process.env, {
     helperExecutables: [bundledLauncherPath],
     onKill: (victim) =>
       console.log(
@@ -24,6 +24,9 @@ async function main(): Promise<void> {
         }),
       ),
   });
+  let memoryGuard: MemoryGuard | undefined;
+  // Commands must not inherit it.
+  delete process.env[AGENT_POOLED_ENV];
 
   const server = createAgentServer({
     port: config.port,
@@ -32,6 +35,10 @@ async function main(): Promise<void> {
     portForwarding: config.portForwarding ? {} : undefined,
     launcherPath: config.launcher ? undefined : false,
     fileMetadataDir: config.fileMetadataDir,
+    pooled: config.pooled,
+    onIdentity: () => {
+      memoryGuard = startMemoryGuard?.();
+    },
   });
   const { port } = await server.listen();
   console.log(
@@ -42,7 +49,8 @@ async function main(): Promise<void> {
       portForwarding: config.portForwarding,
       launcher: config.launcher,
       pidsLimited,
-      memoryGuard: memoryGuard !== undefined,
+      pooled: config.pooled,
+      memoryGuard: startMemoryGuard !== undefined,
     }),
   );
   const stop = () => {

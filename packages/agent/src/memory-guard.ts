@@ -165,11 +165,14 @@ function readProcesses(): ProcessSample[] {
   return out;
 }
 
-/** Starts the guard when the runtime asked for one; the variable is not passed on to commands. */
+/**
+ * The guard the runtime asked for, as a function that starts it, or undefined; read at once so
+ * the variable is not passed on to commands.
+ */
 export function memoryGuardFromEnv(
   env: NodeJS.ProcessEnv,
   options: Pick<MemoryGuardOptions, "onKill" | "helperExecutables">,
-): MemoryGuard | undefined {
+): (() => MemoryGuard) | undefined {
   const wanted = env[MEMORY_LIMIT_ENV];
   delete env[MEMORY_LIMIT_ENV];
   if (!wanted || !/^[1-9][0-9]*$/.test(wanted)) return undefined;
@@ -178,5 +181,5 @@ export function memoryGuardFromEnv(
   } catch {
     return undefined;
   }
-  return startMemoryGuard({ limitBytes: Number(wanted), ...options });
+  return () => startMemoryGuard({ limitBytes: Number(wanted), ...options });
 }

@@ -3,6 +3,7 @@ export * as filesystemPb from "./gen/filesystem/filesystem_pb.js";
 /** Messages, enums and the `Process` service descriptor of `process.Process` (spec §6.3). */
 export * as processPb from "./gen/process/process_pb.js";
 export {
+  AGENT_POOLED_ENV,
   AGENT_PORT,
   type ApiErrorBody,
   CLIENT_ID,

@@ -106,5 +106,7 @@ export const INSIDE_LIMIT_ENV = { pids: "SANDPIT_PIDS_MAX", memory: "SANDPIT_MEM
  * mount) instead of on its disk as under runc or in an E2B sandbox.
  */
 export const TMP_BOOT_MARKER = "/tmp/.sandpit-boot";
+/** Set (`on`) in the agent's environment when a warm pool starts the sandbox ahead of a create. */
+export const AGENT_POOLED_ENV = "SANDPIT_AGENT_POOLED";
 /** The agent's port inside every sandbox. */
 export const AGENT_PORT = 49983;

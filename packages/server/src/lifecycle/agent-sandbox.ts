@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { Agent, request } from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import { AGENT_PORT, SandpitError } from "@sandpit/protocol";
+import { AGENT_POOLED_ENV, AGENT_PORT, SandpitError } from "@sandpit/protocol";
 import type { SandboxDriver, SandboxInfo, SandboxLimits } from "@sandpit/runtime";
 
 const MOUNT = "/opt/sandpit/agent";
@@ -16,6 +16,8 @@ export interface AgentSandboxSpec {
   template: string;
   limits?: Partial<SandboxLimits>;
   allowInternetAccess: boolean;
+  /** Started ahead for the warm pool: its agent watches nothing until a create's /init. */
+  pooled?: boolean;
 }
 
 /** What the control plane tells a sandbox's agent on create and on every resume (spec §5.7). */
@@ -182,6 +184,7 @@ export function createAgentSandboxes(options: AgentSandboxesOptions): AgentSandb
         command,
         limits: spec.limits,
         allowInternetAccess: spec.allowInternetAccess,
+        ...(spec.pooled ? { env: { [AGENT_POOLED_ENV]: "on" } } : {}),
         binds: [{ source: agentDir, target: MOUNT }],
       });
       try {

@@ -78,6 +78,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         limits: { cpuCount: template.cpuCount, memoryMB: template.memoryMB, diskMB: template.diskSizeMB },
         // The SDKs ask for internet access by default; the rare `false` flips it on take.
         allowInternetAccess: true,
+        pooled: true,
       });
       // Measured: without it the first command of a warm sandbox takes ~3x its second.
       await agents
