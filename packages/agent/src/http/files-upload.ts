@@ -46,8 +46,10 @@ interface Journal {
 const maxFieldBytes = 8 * 1024 * 1024;
 // What a file's write stream buffers before pushing back on the request. With the default
 // 16 KiB every 64 KiB socket read paused and resumed the upload, and under gVisor those extra
-// syscalls halved the throughput (45 → 100 MiB/s for 256 MiB with this).
-const writeBufferBytes = 1024 * 1024;
+// syscalls halved the throughput (45 → 100 MiB/s for 256 MiB with 1 MiB). 4 MiB took another
+// ~20 % off the sandbox's CPU per upload under gVisor (2.0-2.8 s per 256 MiB against 2.3-3.5),
+// which is what bounds the upload on a 2-core host; two such buffers per upload in flight.
+const writeBufferBytes = 4 * 1024 * 1024;
 
 /**
  * `POST /files` (spec §5.4): octet-stream or multipart bodies, optionally gzip-encoded,
