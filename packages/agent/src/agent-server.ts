@@ -132,7 +132,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
       onInit: () => {
         readyShells.prepareDefault();
         watchers?.renumberAll();
-        if (context.state.sandboxId !== undefined) serve();
+        serve();
       },
     }),
   });
@@ -147,9 +147,11 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
   };
   const dual = createDualProtocolServer(listener);
 
-  // What a sandbox in use needs besides answering calls; once, after listen.
+  // What a sandbox in use needs besides answering calls: once, after listen, and for a pooled
+  // agent only once it has an identity.
   function serve(): void {
     if (serving || port === undefined || shutdown.signal.aborted) return;
+    if (options.pooled && context.state.sandboxId === undefined) return;
     serving = true;
     if (options.portForwarding) {
       const forwarding = options.portForwarding;
@@ -169,8 +171,7 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
         dual.server.once("error", reject);
         dual.server.listen(options.port ?? defaultAgentPort, options.host ?? "0.0.0.0", () => {
           dual.server.off("error", reject);
-          const bound = (dual.server.address() as AddressInfo).port;
-          port = bound;
+          port = (dual.server.address() as AddressInfo).port;
           const launcherPath = options.launcherPath ?? bundledLauncherPath;
           if (launcherPath !== false && launcher === undefined) {
             launcher = createProcessLauncher({
@@ -180,8 +181,8 @@ export function createAgentServer(options: AgentServerOptions = {}): AgentServer
                 console.error(JSON.stringify({ msg: "process launcher stopped, forking instead", reason })),
             });
           }
-          if (!options.pooled || context.state.sandboxId !== undefined) serve();
-          resolve({ port: bound });
+          serve();
+          resolve({ port });
         });
       });
     },
