@@ -48,9 +48,14 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
     await sbx.files.write("/home/user/www/hello.txt", "hello from python");
     // gVisor keeps no xattrs here and numbers inodes afresh on every restore.
     await sbx.files.write("/home/user/with-metadata.txt", "m", { metadata: { kept: "across pauses" } });
-    await sbx.commands.run("i=0; while :; do i=$((i+1)); echo $i > /home/user/count; sleep 0.2; done", {
-      background: true,
-    });
+    // Renamed into place, so a read never lands between echo's truncate and its write (a freeze
+    // there left an empty file, read as 0).
+    await sbx.commands.run(
+      "i=0; while :; do i=$((i+1)); echo $i > /home/user/count.new; mv /home/user/count.new /home/user/count; sleep 0.2; done",
+      {
+        background: true,
+      },
+    );
     // HTTP/1.1 keeps the proxy's connection open until the pause resets it; an HTTP/1.0
     // server closes first and leaves a TIME_WAIT inside, which delays the move to disk.
     await sbx.commands.run("python3 -m http.server 8000 --protocol HTTP/1.1 --directory /home/user/www", {

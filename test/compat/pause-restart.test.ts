@@ -41,9 +41,14 @@ function pointSdkAt(url: string, apiKey: string): void {
 async function stateful(): Promise<Sandbox> {
   const sbx = await Sandbox.create({ envs: { PAUSE_ENV: "kept" } });
   await sbx.files.write("/home/user/before.txt", "written before pause");
-  await sbx.commands.run("i=0; while :; do i=$((i+1)); echo $i > /home/user/count; sleep 0.2; done", {
-    background: true,
-  });
+  // Renamed into place, so a read never lands between echo's truncate and its write (a freeze
+  // there left an empty file, read as 0).
+  await sbx.commands.run(
+    "i=0; while :; do i=$((i+1)); echo $i > /home/user/count.new; mv /home/user/count.new /home/user/count; sleep 0.2; done",
+    {
+      background: true,
+    },
+  );
   await eventually("the counter", async () => ((await count(sbx)) > 0 ? true : undefined));
   return sbx;
 }
