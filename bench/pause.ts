@@ -204,7 +204,11 @@ export const pauseBenchmark: Benchmark = async ({ log }) => {
       const id = sbx.sandboxId;
       try {
         if (kind === "held") {
-          await sbx.commands.run(`python3 -c "${HOLD_500_MIB.replaceAll("\n", ";")}"`, { background: true });
+          // No deadline: the SDK's default (60 s) would end the holder part-way through the runs.
+          await sbx.commands.run(`python3 -c "${HOLD_500_MIB.replaceAll("\n", ";")}"`, {
+            background: true,
+            timeoutMs: 0,
+          });
           await waitFor("the sandbox's memory", () => sbx.files.exists("/tmp/held"));
         }
         const tier = async () => (await started.store.getSandbox(id))?.pauseTier;

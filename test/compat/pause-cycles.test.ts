@@ -54,12 +54,14 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
       "i=0; while :; do i=$((i+1)); echo $i > /home/user/count.new; mv /home/user/count.new /home/user/count; sleep 0.2; done",
       {
         background: true,
+        timeoutMs: 0,
       },
     );
     // HTTP/1.1 keeps the proxy's connection open until the pause resets it; an HTTP/1.0
     // server closes first and leaves a TIME_WAIT inside, which delays the move to disk.
     await sbx.commands.run("python3 -m http.server 8000 --protocol HTTP/1.1 --directory /home/user/www", {
       background: true,
+      timeoutMs: 0,
     });
     assert.equal(await eventually("the python server", () => page(sbx.sandboxId)), "hello from python");
     pythonPid.set(sbx.sandboxId, (await sbx.commands.run("pgrep -x python3")).stdout.trim());

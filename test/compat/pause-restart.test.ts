@@ -47,6 +47,7 @@ async function stateful(): Promise<Sandbox> {
     "i=0; while :; do i=$((i+1)); echo $i > /home/user/count.new; mv /home/user/count.new /home/user/count; sleep 0.2; done",
     {
       background: true,
+      timeoutMs: 0,
     },
   );
   await eventually("the counter", async () => ((await count(sbx)) > 0 ? true : undefined));

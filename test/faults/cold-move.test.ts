@@ -37,11 +37,12 @@ describe("kill -9 of the server during a move to disk (runsc)", { skip: notRoot,
     const id = sbx.sandboxId;
     await sbx.commands.run("i=0; while :; do i=$((i+1)); echo $i > /home/user/count; sleep 0.1; done", {
       background: true,
+      timeoutMs: 0,
     });
     // 640 MiB of touched memory, so the save lasts long enough to be cut into.
     await sbx.commands.run(
       `python3 -c "import time; b = bytearray(640 << 20); b[::4096] = b'x' * len(b[::4096]); open('/tmp/held', 'w').close(); time.sleep(86400)"`,
-      { background: true },
+      { background: true, timeoutMs: 0 },
     );
     await eventually(
       "the held memory",

@@ -719,6 +719,33 @@ describe("sandbox proxy over real sockets", { timeout: 60_000 }, () => {
     }
   });
 
+  test("an answer that says Connection: close is followed by a reset, not a FIN crossing the upstream's own", async () => {
+    // The upstream answers in full and says it will close, but keeps its end open a while: what
+    // it sees next is the proxy's doing alone ("end" for a FIN, which would leave a TIME_WAIT).
+    let seen: Deferred<string> = deferred();
+    const closing = net.createServer((socket) => {
+      socket.once("data", () =>
+        socket.write("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello"),
+      );
+      socket.once("end", () => seen.resolve("end"));
+      socket.once("error", (error: NodeJS.ErrnoException) =>
+        seen.resolve(error.code === "ECONNRESET" ? "reset" : String(error)),
+      );
+    });
+    const port = await listen(closing, "127.0.0.1");
+    try {
+      for (let i = 0; i < 2; i++) {
+        seen = deferred();
+        const reply = await call({ path: "/", headers: routed("abc123", port) });
+        assert.equal(reply.status, 200);
+        assert.equal(reply.body.toString(), "hello");
+        assert.equal(await seen.promise, "reset");
+      }
+    } finally {
+      closing.close();
+    }
+  });
+
   test("a client that leaves before the answer resets the upstream connection, never ends it", async () => {
     // What the upstream's end of the connection sees: "reset", or "end" for a FIN.
     let seen: Deferred<string> = deferred();

@@ -307,6 +307,13 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
         upstreamRes.destroy();
         return;
       }
+      // An answer that closes its connection (`Connection: close`: the agent's answer to the
+      // hang-up gVisor reports on a fresh connection after a restore) has node end the socket
+      // with a FIN once the body is in; that FIN crosses the sandbox's own, both ends go to
+      // TIME_WAIT, and gVisor refuses to checkpoint the sandbox for the next minute of its run
+      // time. A reset instead, before node's own end handling.
+      const socket = upstream.socket;
+      if (!upstream.shouldKeepAlive && socket) upstreamRes.prependListener("end", () => reset(socket));
       // Dropping the client's connection is how an upstream failure mid-body stays visible:
       // a clean end would read as a complete (truncated) response.
       const abort = () => {
