@@ -24,6 +24,31 @@ export interface DriverTraits {
   checkpoint: boolean;
 }
 
+// A connection within the sandbox, echoing a byte every 50 ms; the count goes to /tmp/lo, a
+// failure to /tmp/lo.err. No single quotes: it is passed inside them.
+const LOOPBACK_ECHO = `
+import os, socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 9000)); s.listen(1)
+c = socket.create_connection(("127.0.0.1", 9000)); p, _ = s.accept()
+n = 0
+while True:
+    try:
+        c.sendall(b"x"); p.sendall(p.recv(1)); assert c.recv(1) == b"x"
+    except Exception as e:
+        open("/tmp/lo.err", "w").write(repr(e)); raise
+    n += 1; open("/tmp/lo.new", "w").write(str(n)); os.replace("/tmp/lo.new", "/tmp/lo"); time.sleep(0.05)
+`;
+
+// Connects to the sandbox's gateway, whose firewall drops it: the connection stays in SYN_SENT.
+const CONNECT_TO_GATEWAY = `
+import socket, struct
+for line in open("/proc/net/route").read().splitlines()[1:]:
+    f = line.split()
+    if f[1] == "00000000": gw = socket.inet_ntoa(struct.pack("<L", int(f[2], 16)))
+try: socket.create_connection((gw, 9), timeout=60)
+except Exception: pass
+`;
+
 /** Runs a command in a throwaway network namespace, like a host somewhere "outside". */
 class OutsideHost {
   readonly netns: string;
@@ -346,52 +371,83 @@ export function driverSuite(traits: DriverTraits): void {
       }
       const counter = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done";
       const server = "python3 -m http.server 8080 --bind 0.0.0.0 >/dev/null 2>&1 &";
-      const info = await rt.create({ id, template: "base", command: ["bash", "-c", `${server} ${counter}`] });
+      const info = await rt.create({
+        id,
+        template: "base",
+        command: ["bash", "-c", `${server} python3 -c '${LOOPBACK_ECHO}' & ${counter}`],
+      });
       const client = new Socket();
       try {
         await new Promise((r) => setTimeout(r, 1_000));
-        const before = Number(await readCount());
-        // gVisor cannot save an open TCP connection: a clear refusal, and the sandbox runs on.
+        // A connection from outside, open and accepted: the save resets it instead of refusing.
         await new Promise<void>((resolve, reject) => {
           client.once("error", reject);
           client.connect(8080, info.address, resolve);
         });
-        await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
-        assert.equal((await rt.get(id)).status, "running");
-        // Closed from the host's side first, the sandbox's end leaves no TIME_WAIT behind.
-        client.destroy();
-        await new Promise((r) => setTimeout(r, 300));
+        const clientGone = new Promise<string>((resolve) => {
+          client.removeAllListeners("error");
+          client.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
+          client.once("close", () => resolve("closed"));
+        });
+        const before = Number(await readFile("/tmp/count"));
+        const echoedBefore = Number(await readFile("/tmp/lo"));
         await rt.checkpoint(id);
         assert.equal((await rt.get(id)).status, "checkpointed");
+        assert.equal(await clientGone, "ECONNRESET");
         const restored = await rt.restore(id);
         assert.equal(restored.address, info.address);
         await new Promise((r) => setTimeout(r, 500));
-        const after = Number(await readCount());
+        const after = Number(await readFile("/tmp/count"));
         // A process started afresh would be near 10 by now; a restored one goes on from `before`.
         assert.ok(after > before && before > 5, `counter went from ${before} to ${after}`);
-        // An HTTP/1.0 server closes first: its end of the connection sits in TIME_WAIT, which
-        // gVisor cannot save either and does not list in /proc/net/tcp. Refused, running or
-        // paused, the sandbox stays whole (a refused save used to end it).
+        // The loopback connection inside was saved whole: its echo goes on, no error.
+        const echoedAfter = Number(await readFile("/tmp/lo"));
+        assert.ok(
+          echoedAfter > echoedBefore && echoedBefore > 5,
+          `echoes went from ${echoedBefore} to ${echoedAfter}`,
+        );
+        assert.equal(await readFile("/tmp/lo.err"), undefined);
+        // An HTTP/1.0 server closes first: its end of the connection sits in TIME_WAIT, unlisted
+        // in /proc/net/tcp; the save drops it too.
         await http10Get(info.address, 8080);
+        await rt.checkpoint(id);
+        await rt.restore(id);
+        // A connection still in its handshake (to the gateway, which drops it) cannot be saved:
+        // a clear refusal, running or paused, and the sandbox stays whole.
+        const opening = rt.exec(id, ["python3", "-c", CONNECT_TO_GATEWAY]);
+        await waitFor("a connection in SYN_SENT", async () =>
+          (await rt.exec(id, ["cat", "/proc/net/tcp"])).stdout
+            .split("\n")
+            .some((l) => l.trim().split(/\s+/)[3] === "02"),
+        );
         await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
         assert.equal((await rt.get(id)).status, "running");
-        const running = Number(await readCount());
+        const running = Number(await readFile("/tmp/count"));
         await rt.pause(id);
         await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
         assert.equal((await rt.get(id)).status, "paused");
         await rt.resume(id);
         await new Promise((r) => setTimeout(r, 300));
-        const resumed = Number(await readCount());
+        const resumed = Number(await readFile("/tmp/count"));
         assert.ok(resumed > running, `counter went from ${running} to ${resumed}`);
+        // By a word of that script alone: the sandbox's init holds the loopback one in its arguments.
+        await rt.exec(id, ["pkill", "-f", "inet_ntoa"]);
+        await opening;
         // Its listener still takes connections.
         await http10Get(info.address, 8080);
       } finally {
         client.destroy();
         await rt.remove(id);
       }
-      async function readCount() {
-        const r = await rt.exec(id, ["cat", "/tmp/count"]).catch(() => undefined);
-        return r?.stdout.trim();
+      async function readFile(path: string) {
+        const r = await rt.exec(id, ["cat", path]).catch(() => undefined);
+        return r?.code === 0 ? r.stdout.trim() : undefined;
+      }
+      async function waitFor(what: string, check: () => Promise<boolean>) {
+        for (let i = 0; !(await check()); i++) {
+          if (i > 100) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
       async function http10Get(host: string, port: number) {
         const socket = new Socket();

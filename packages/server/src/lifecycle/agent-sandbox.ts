@@ -54,9 +54,9 @@ export interface AgentSandboxes {
 
 /**
  * One request to an agent on its own connection, which this side resets once the answer is
- * in: gVisor cannot checkpoint a sandbox holding a TIME_WAIT, and a reset leaves none on either
- * end, even when the agent closed first (it does after an end of input, see the agent's
- * dual-protocol server).
+ * in: a TIME_WAIT would sit in the sandbox for a minute (a checkpoint drops it), and a reset
+ * leaves none on either end, even when the agent closed first (it does after an end of input,
+ * see the agent's dual-protocol server).
  */
 function agentRequest(
   address: string,

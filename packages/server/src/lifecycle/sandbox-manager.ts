@@ -304,7 +304,7 @@ export function createSandboxManager(options: SandboxManagerOptions): SandboxMan
           warm.delete(id);
           return;
         }
-        // No proxied connection may stay open inside, or gVisor refuses the save.
+        // Proxied connections end now, as at the pause, not at the save that would drop them.
         options.sever(id);
         const began = performance.now();
         try {

@@ -289,8 +289,8 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       // A reused socket got its listener with its first request.
       if (upstream.reusedSocket) return;
       // The sandbox closed first (an HTTP/1.0 server, `Connection: close`, an idle timeout): a
-      // FIN back would leave its end in TIME_WAIT for a minute, and gVisor cannot save a sandbox
-      // holding one. A reset instead; first in line, before the client's own end handling.
+      // FIN back would leave its end in TIME_WAIT for a minute, for a move to disk to drop. A
+      // reset instead; first in line, before the client's own end handling.
       socket.prependListener("end", () => reset(socket));
       // The pool ends a socket idle for as long as the agent's keep-alive hint allows; a reset
       // for the same reason (node's own handler, which would send a FIN, comes after).
@@ -309,9 +309,9 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       }
       // An answer that closes its connection (`Connection: close`: the agent's answer to the
       // hang-up gVisor reports on a fresh connection after a restore) has node end the socket
-      // with a FIN once the body is in; that FIN crosses the sandbox's own, both ends go to
-      // TIME_WAIT, and gVisor refuses to checkpoint the sandbox for the next minute of its run
-      // time. A reset instead, before node's own end handling.
+      // with a FIN once the body is in; that FIN crosses the sandbox's own and both ends sit in
+      // TIME_WAIT for a minute (one a gVisor save without dropping connections refused). A reset
+      // instead, before node's own end handling.
       const socket = upstream.socket;
       if (!upstream.shouldKeepAlive && socket) upstreamRes.prependListener("end", () => reset(socket));
       // Dropping the client's connection is how an upstream failure mid-body stays visible:
@@ -399,7 +399,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       if (exchange.done) return;
       exchange.done = true;
       // The client went away before the whole response reached it: stop the sandbox's side too,
-      // with a reset (a FIN racing a pause can leave a closing connection gVisor cannot save).
+      // with a reset (a FIN racing a pause can leave a closing connection in the sandbox).
       if (!res.writableFinished) resetUpstream(exchange);
     });
     withAddress(
