@@ -225,6 +225,45 @@ describe("pause and resume keep a sandbox's processes, server, env and files (ru
     }
   });
 
+  test("a command's deadline counts only the time its sandbox ran, not its pauses in RAM or on disk", async () => {
+    live.server.manager.configurePause({ warmMs: 600_000 });
+    const sbx = await Sandbox.create();
+    const id = sbx.sandboxId;
+    const alive = async (s: Sandbox, pid: number) =>
+      (await s.commands.run(`kill -0 ${pid} 2>/dev/null && echo alive || echo gone`)).stdout.trim();
+    try {
+      const began = Date.now();
+      const sleeper = await sbx.commands.run("sleep 600", { background: true, timeoutMs: 6000 });
+      // 8 s frozen in RAM, then 8 s more from the start of a pause that goes to disk: far past
+      // the 6 s deadline by the clock, about a second of it used by running time.
+      assert.equal(await Sandbox.pause(id), true);
+      await new Promise((r) => setTimeout(r, 8000));
+      let again = await Sandbox.connect(id);
+      assert.equal(await alive(again, sleeper.pid), "alive", "after a pause in RAM");
+      live.server.manager.configurePause({ warmMs: 100 });
+      const pausedAt = Date.now();
+      assert.equal(await Sandbox.pause(id), true);
+      await eventually(
+        "the move to disk",
+        async () => ((await live.server.store.getSandbox(id))?.pauseTier === "cold" ? true : undefined),
+        90_000,
+      );
+      await new Promise((r) => setTimeout(r, Math.max(0, pausedAt + 8000 - Date.now())));
+      again = await Sandbox.connect(id);
+      assert.equal(await alive(again, sleeper.pid), "alive", "after a pause on disk");
+      // The deadline is still there: the command dies once its sandbox has run 6 s.
+      await eventually(
+        "the deadline",
+        async () => ((await alive(again, sleeper.pid)) === "gone" ? true : undefined),
+        15_000,
+      );
+      assert.ok(Date.now() - began > 20_000);
+    } finally {
+      live.server.manager.configurePause({ warmMs: 600_000 });
+      await Sandbox.kill(id);
+    }
+  });
+
   /** After a filesystem-only pause: files and env are there, processes are not, it booted afresh. */
   async function checkRebooted(sbx: Sandbox, cycle: number, bootBefore: string): Promise<void> {
     for (let c = 0; c <= cycle; c++) {

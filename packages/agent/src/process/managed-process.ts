@@ -1,5 +1,6 @@
 import type { processPb } from "@sandpit/protocol";
 import { SandpitError } from "@sandpit/protocol";
+import { runningTimers } from "../running-time.js";
 import type { ProcessEnd } from "./process-end.js";
 
 /** Where a chunk of output came from; the names are those of the DataEvent oneof. */
@@ -41,7 +42,7 @@ export class ManagedProcess {
   readonly #pausers = new Set<object>();
   readonly #endCallbacks: Array<(end: ProcessEnd) => void> = [];
   #end: ProcessEnd | undefined;
-  #deadline: NodeJS.Timeout | undefined;
+  #cancelDeadline: (() => void) | undefined;
 
   constructor(io: ProcessIo, config: processPb.ProcessConfig, tag: string | undefined) {
     this.pid = io.pid;
@@ -112,10 +113,13 @@ export class ManagedProcess {
     this.#io.kill(signal);
   }
 
-  /** Kills the process with SIGKILL after `ms`: the lifetime `Connect-Timeout-Ms` asks for. */
+  /**
+   * Kills the process with SIGKILL after `ms` of the sandbox's running time: the lifetime
+   * `Connect-Timeout-Ms` asks for, which a pause of the sandbox does not use up.
+   */
   killAfter(ms: number): void {
-    clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => {
+    this.#cancelDeadline?.();
+    this.#cancelDeadline = runningTimers.setTimeout(() => {
       if (!this.#end) this.#io.kill("SIGKILL");
     }, ms);
   }
@@ -135,7 +139,7 @@ export class ManagedProcess {
   #finish(end: ProcessEnd): void {
     if (this.#end) return;
     this.#end = end;
-    clearTimeout(this.#deadline);
+    this.#cancelDeadline?.();
     this.#pausers.clear();
     const listeners = [...this.#listeners];
     this.#listeners.clear();
