@@ -148,7 +148,7 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
 }
 
 /** TCP sockets of /proc/net/tcp{,6} text in a handshake: SYN_SENT (02) or SYN_RECV (03). */
-export function connectionsOpening(procNetTcp: string): number {
+function connectionsOpening(procNetTcp: string): number {
   let count = 0;
   for (const line of procNetTcp.split("\n")) {
     const state = line.trim().split(/\s+/)[3];
