@@ -93,16 +93,20 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
     },
     async checkpoint(id, imageDir) {
       // A connection still in its handshake is the one kind gVisor cannot drop at a save (this
-      // release fails on it); those with a socket are looked for first, since a failed save
-      // leaves the sandbox's connections unable to take packets for a while.
+      // release fails on it), and a sandbox booted before connections were dropped (adopted
+      // after an upgrade) cannot save any; those with a socket are looked for first, since a
+      // failed save leaves the sandbox's connections unable to take packets for a while.
       const sockets = await exec(id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
-      const opening = connectionsOpening(sockets.stdout);
-      if (sockets.code !== 0 || opening > 0) {
+      const drops = bootedToDropConnections(options.stateRoot, id);
+      const blocking = connectionsBlockingSave(sockets.stdout, drops);
+      if (sockets.code !== 0 || blocking > 0) {
         throw new SandpitError(
           "failed_precondition",
-          sockets.code === 0
-            ? `sandbox '${id}' has ${opening} TCP connection(s) still opening; gVisor cannot save them`
-            : `cannot inspect sandbox '${id}' before a checkpoint: ${sockets.stderr.trim()}`,
+          sockets.code !== 0
+            ? `cannot inspect sandbox '${id}' before a checkpoint: ${sockets.stderr.trim()}`
+            : drops
+              ? `sandbox '${id}' has ${blocking} TCP connection(s) still opening; gVisor cannot save them`
+              : `sandbox '${id}' has ${blocking} open TCP connection(s); gVisor cannot save them`,
         );
       }
       // One a listener is still accepting has no socket and is not listed, and a failed save
@@ -147,12 +151,29 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
   };
 }
 
-/** TCP sockets of /proc/net/tcp{,6} text in a handshake: SYN_SENT (02) or SYN_RECV (03). */
-function connectionsOpening(procNetTcp: string): number {
+/**
+ * TCP sockets of /proc/net/tcp{,6} text that stop a save: those in a handshake, SYN_SENT (02)
+ * or SYN_RECV (03); without `--net-disconnect-ok`, any but listening (0A) or closed (07).
+ */
+export function connectionsBlockingSave(procNetTcp: string, dropsConnections: boolean): number {
   let count = 0;
   for (const line of procNetTcp.split("\n")) {
     const state = line.trim().split(/\s+/)[3];
-    if (state === "02" || state === "03") count++;
+    if (!state || !/^[0-9A-F]{2}$/.test(state)) continue;
+    if (state === "02" || state === "03" || (!dropsConnections && state !== "0A" && state !== "07")) count++;
   }
   return count;
+}
+
+/** Whether the sandbox's kernel runs with `--net-disconnect-ok` (its boot command says so). */
+function bootedToDropConnections(stateRoot: string, id: string): boolean {
+  try {
+    const state = JSON.parse(readFileSync(join(stateRoot, `${id}_sandbox:${id}.state`), "utf8")) as {
+      sandbox?: { pid?: number };
+    };
+    const argv = readFileSync(`/proc/${state.sandbox?.pid}/cmdline`, "utf8").split("\0");
+    return argv.includes("--net-disconnect-ok=true");
+  } catch {
+    return false;
+  }
 }
