@@ -17,6 +17,14 @@ function firedAt(timers: ReturnType<typeof createRunningTimers>, ms: number): Pr
   return new Promise((resolve) => timers.setTimeout(() => resolve(performance.now() - started), ms));
 }
 
+/** When a 200 ms timer fires that saw a freeze of `ms` 50 ms into its wait. */
+async function firedAfterFreeze(ms: number): Promise<number> {
+  const fired = firedAt(createRunningTimers({ tickMs: 20, gapMs: 100 }), 200);
+  await delay(50);
+  freeze(ms);
+  return fired;
+}
+
 describe("running-time timers", () => {
   test("without a pause, a timer fires on time", async () => {
     const timers = createRunningTimers({ tickMs: 20, gapMs: 100 });
@@ -25,23 +33,15 @@ describe("running-time timers", () => {
   });
 
   test("time the sandbox did not run is not counted", async () => {
-    const timers = createRunningTimers({ tickMs: 20, gapMs: 100 });
-    const fired = firedAt(timers, 200);
-    await delay(50);
     // 400 ms frozen, 50 ms into a 200 ms timer: a plain timer would fire as the freeze ends
     // (~450 ms); this one still has ~150 ms of running time to go.
-    freeze(400);
-    const at = await fired;
+    const at = await firedAfterFreeze(400);
     assert.ok(at >= 540, `fired at ${at} ms, counting the freeze`);
     assert.ok(at < 900, `fired at ${at} ms`);
   });
 
   test("a pause shorter than the gap counts like running time", async () => {
-    const timers = createRunningTimers({ tickMs: 20, gapMs: 100 });
-    const fired = firedAt(timers, 200);
-    await delay(50);
-    freeze(60);
-    const at = await fired;
+    const at = await firedAfterFreeze(60);
     assert.ok(at >= 199 && at < 320, `fired at ${at} ms`);
   });
 

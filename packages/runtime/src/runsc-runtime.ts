@@ -73,11 +73,7 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       for (const name of names) {
         if (!/^[^_]+_sandbox:[^/]+\.state$/.test(name)) continue;
         try {
-          const state = JSON.parse(readFileSync(join(options.stateRoot, name), "utf8")) as {
-            id: string;
-            status?: string;
-            sandbox?: { pid?: number };
-          };
+          const state = readState(join(options.stateRoot, name));
           containers.push({ id: state.id, pid: state.sandbox?.pid ?? 0, status: state.status ?? "unknown" });
         } catch {
           // Written or removed right now by a runsc command: the next look sees it whole.
@@ -99,14 +95,17 @@ export function createRunscRuntime(options: RunscOptions): OciRuntime {
       const sockets = await exec(id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
       const drops = bootedToDropConnections(options.stateRoot, id);
       const blocking = connectionsBlockingSave(sockets.stdout, drops);
-      if (sockets.code !== 0 || blocking > 0) {
+      if (sockets.code !== 0) {
         throw new SandpitError(
           "failed_precondition",
-          sockets.code !== 0
-            ? `cannot inspect sandbox '${id}' before a checkpoint: ${sockets.stderr.trim()}`
-            : drops
-              ? `sandbox '${id}' has ${blocking} TCP connection(s) still opening; gVisor cannot save them`
-              : `sandbox '${id}' has ${blocking} open TCP connection(s); gVisor cannot save them`,
+          `cannot inspect sandbox '${id}' before a checkpoint: ${sockets.stderr.trim()}`,
+        );
+      }
+      if (blocking > 0) {
+        const which = drops ? "still opening" : "open";
+        throw new SandpitError(
+          "failed_precondition",
+          `sandbox '${id}' has ${blocking} TCP connection(s) ${which}; gVisor cannot save them`,
         );
       }
       // One a listener is still accepting has no socket and is not listed, and a failed save
@@ -168,12 +167,19 @@ export function connectionsBlockingSave(procNetTcp: string, dropsConnections: bo
 /** Whether the sandbox's kernel runs with `--net-disconnect-ok` (its boot command says so). */
 function bootedToDropConnections(stateRoot: string, id: string): boolean {
   try {
-    const state = JSON.parse(readFileSync(join(stateRoot, `${id}_sandbox:${id}.state`), "utf8")) as {
-      sandbox?: { pid?: number };
-    };
+    const state = readState(join(stateRoot, `${id}_sandbox:${id}.state`));
     const argv = readFileSync(`/proc/${state.sandbox?.pid}/cmdline`, "utf8").split("\0");
     return argv.includes("--net-disconnect-ok=true");
   } catch {
     return false;
   }
+}
+
+/** What runsc's state file of a container says of it (the parts read here). */
+function readState(path: string): { id: string; status?: string; sandbox?: { pid?: number } } {
+  return JSON.parse(readFileSync(path, "utf8")) as {
+    id: string;
+    status?: string;
+    sandbox?: { pid?: number };
+  };
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SandpitError } from "@sandpit/protocol";
 import { createLocalRuntime, type LocalRuntime } from "../src/index.js";
+import { connectionsBlockingSave } from "../src/runsc-runtime.js";
 import { hostLeftovers, sharedMounts, sharedRules } from "./host-leftovers.js";
 
 /** Where built templates are cached for every run on this host. */
@@ -415,10 +416,9 @@ export function driverSuite(traits: DriverTraits): void {
         // A connection still in its handshake (to the gateway, which drops it) cannot be saved:
         // a clear refusal, running or paused, and the sandbox stays whole.
         const opening = rt.exec(id, ["python3", "-c", CONNECT_TO_GATEWAY]);
-        await waitFor("a connection in SYN_SENT", async () =>
-          (await rt.exec(id, ["cat", "/proc/net/tcp"])).stdout
-            .split("\n")
-            .some((l) => l.trim().split(/\s+/)[3] === "02"),
+        await waitFor(
+          "a connection in SYN_SENT",
+          async () => connectionsBlockingSave((await rt.exec(id, ["cat", "/proc/net/tcp"])).stdout, true) > 0,
         );
         await assert.rejects(rt.checkpoint(id), (e: SandpitError) => e.code === "failed_precondition");
         assert.equal((await rt.get(id)).status, "running");
