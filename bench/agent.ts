@@ -8,11 +8,13 @@
 // upload + download through the agent next to a plain loopback HTTP transfer. Each side and
 // its baseline are measured in alternating batches: other work on a small machine comes and
 // goes within a run, and a baseline taken minutes earlier would not see the same machine.
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { processPb } from "@sandpit/protocol";
@@ -74,6 +76,60 @@ async function floorMs(sbx: Sandbox, n: number): Promise<number> {
     { timeoutMs: 300_000 },
   );
   return Number(run.stdout.trim()) / 1e6;
+}
+
+/** One Connect stream frame (spec §2): flags, big-endian length, message. */
+function frame(flags: number, message: Uint8Array): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = flags;
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
+}
+
+// Node.js run by the null agent: it answers every Process/Start with the bytes it is given,
+// after reading the request, and prints its port.
+const nullAgentScript = `
+const bodies = JSON.parse(process.env.NULL_AGENT_BODIES);
+require("node:http").createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    const json = String(req.headers["content-type"]).includes("json");
+    res.writeHead(200, { "content-type": json ? "application/connect+json" : "application/connect+proto" });
+    res.end(Buffer.from(json ? bodies.json : bodies.proto, "base64"));
+  });
+}).listen(0, "127.0.0.1", function () { console.log(this.address().port); });
+`;
+
+/**
+ * A process on the host that answers Process/Start at once with a start and an end event
+ * encoded ahead: what the SDK's `commands.run` costs with nothing behind it, no sandbox, no
+ * agent and no shell. Its own process, so that the SDK does not share an event loop with it.
+ */
+async function startNullAgent(): Promise<{ url: string; close(): void }> {
+  const events = [
+    create(processPb.StartResponseSchema, { event: { event: { case: "start", value: { pid: 1 } } } }),
+    create(processPb.StartResponseSchema, {
+      event: { event: { case: "end", value: { exitCode: 0, exited: true, status: "exit status 0" } } },
+    }),
+  ];
+  const endOfStream = frame(2, Buffer.from("{}"));
+  const body = (encode: (e: processPb.StartResponse) => Uint8Array) =>
+    Buffer.concat([...events.map((e) => frame(0, encode(e))), endOfStream]).toString("base64");
+  const child = spawn(process.execPath, ["-e", nullAgentScript], {
+    env: {
+      NULL_AGENT_BODIES: JSON.stringify({
+        proto: body((e) => toBinary(processPb.StartResponseSchema, e)),
+        json: body((e) => Buffer.from(toJsonString(processPb.StartResponseSchema, e))),
+      }),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`the null agent exited (${code})`)));
+    child.stdout.once("data", (d: Buffer) => resolve(d.toString().trim()));
+  });
+  return { url: `http://127.0.0.1:${port}`, close: () => child.kill() };
 }
 
 const probe = readFileSync(new URL("../test/sandbox-agent/start-cost-probe.cjs", import.meta.url), "utf8");
@@ -161,18 +217,37 @@ export const agentBenchmark: Benchmark = async ({ log }) => {
         const floors: number[] = [];
         const times: number[] = [];
         const backToBack: number[] = [];
-        const timeRun = async (into: number[]) => {
+        const nullTimes: number[] = [];
+        const timeRun = async (into: number[], on = sbx) => {
           const t = performance.now();
-          await sbx.commands.run("true");
+          await on.commands.run("true");
           into.push(performance.now() - t);
         };
-        for (let b = 0; b < BATCHES; b++) {
-          floors.push(await floorMs(sbx, perBatch));
-          for (let i = 0; i < perBatch; i++) {
-            await sleep(COMMAND_GAP_MS);
-            await timeRun(times);
+        // Once per driver, next to its floor: the part of a round trip that is the SDK's alone.
+        const nullAgent = mode === "launcher" ? await startNullAgent() : undefined;
+        try {
+          let onNull: Sandbox | undefined;
+          if (nullAgent) {
+            // The SDK takes the address at create: `sbx` keeps the agent's.
+            process.env.E2B_SANDBOX_URL = nullAgent.url;
+            onNull = await Sandbox.create();
+            process.env.E2B_SANDBOX_URL = `http://${info.address}:${AGENT_PORT}`;
+            for (let i = 0; i < 5; i++) await onNull.commands.run("true");
           }
-          for (let i = 0; i < perBatch; i++) await timeRun(backToBack);
+          for (let b = 0; b < BATCHES; b++) {
+            floors.push(await floorMs(sbx, perBatch));
+            for (let i = 0; i < perBatch; i++) {
+              await sleep(COMMAND_GAP_MS);
+              await timeRun(times);
+            }
+            for (let i = 0; i < perBatch; i++) await timeRun(backToBack);
+            for (let i = 0; onNull && i < perBatch; i++) {
+              await sleep(COMMAND_GAP_MS);
+              await timeRun(nullTimes, onNull);
+            }
+          }
+        } finally {
+          nullAgent?.close();
         }
         log(`${runtime} (${mode}): floor batches ${floors.map((f) => f.toFixed(1)).join(", ")} ms`);
         results[`exec_roundtrip_${runtime}${suffix}`] = timeMetric(
@@ -185,6 +260,14 @@ export const agentBenchmark: Benchmark = async ({ log }) => {
           floors,
           `the same, each command sent as soon as the last one ended (${mode})`,
         );
+        if (nullTimes.length > 0) {
+          results[`exec_roundtrip_null_agent_${runtime}`] = timeMetric(
+            nullTimes,
+            floors,
+            `the same SDK call, ${COMMAND_GAP_MS} ms apart, answered at once by a host process with ` +
+              "pre-encoded start and end events: the SDK's own share, vs the same floor",
+          );
+        }
         log(`${runtime} (${mode}): Process/Start of /bin/true x${RUNS} and an in-sandbox /bin/true loop`);
         for (let i = 0; i < 5; i++) await startTrueMs(client);
         const trueFloors: number[] = [];
