@@ -15,7 +15,8 @@ export interface RunscOptions {
 // runsc refuses its own netstack when /proc/sys/net/core/rmem_default exists, which on these
 // kernels it does in every namespace; hiding /proc/sys/net in a private mount namespace lets
 // it take over the sandbox's namespace (fixed upstream after 2024-08).
-const NETSTACK_TRICK = 'mount --make-rprivate / && mount -t tmpfs none /proc/sys/net && exec "$0" "$@"';
+export const NETSTACK_TRICK =
+  'mount --make-rprivate / && mount -t tmpfs none /proc/sys/net && exec "$0" "$@"';
 
 /** runsc (gVisor): a user-space kernel between the sandbox and the host, with checkpoint/restore. */
 export function createRunscRuntime(options: RunscOptions): OciRuntime {
