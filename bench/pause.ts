@@ -3,7 +3,7 @@
 // and one holding 500 MiB of touched memory, next to raw `runsc pause`/`resume` and raw
 // `runsc checkpoint`/`restore` of a plain container with the same memory, in the same run.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { AGENT_PORT } from "@sandpit/protocol";
@@ -14,6 +14,13 @@ import { pino } from "pino";
 import { ociSpec } from "../packages/runtime/src/oci-spec.js";
 import { NETSTACK_TRICK } from "../packages/runtime/src/runsc-runtime.js";
 import { removeCgroup, removePrefixCgroups } from "../packages/runtime/src/sandbox-cgroup.js";
+import {
+  configureGuestInterface,
+  createSandboxNetwork,
+  networkNames,
+  removeSandboxNetwork,
+  type SandboxNetwork,
+} from "../packages/runtime/src/sandbox-network.js";
 import { agentBundleDir, buildAgentBundle } from "../test/sandbox-agent/agent-sandbox.js";
 import { BENCH_DATA_DIR, type Benchmark, type Metric, quietHost, timeMetric } from "./measure.js";
 
@@ -22,11 +29,16 @@ const TEMPLATES_DIR = process.env.SANDPIT_TEMPLATES_DIR ?? "/var/lib/sandpit/tem
 const PREFIX = "spbpause";
 const RAW_ROOT = `/run/${PREFIX}raw/runsc`;
 const RAW_CGROUP = `${PREFIX}raw`;
-// The raw container's network: a namespace and a veth pair as a sandbox's, without firewall.
-const RAW_NETNS = `${PREFIX}raw`;
-const RAW_VETH = `${PREFIX}rawh`;
-const RAW_HOST = "10.250.0.1";
-const RAW_GUEST = "10.250.0.2";
+// The raw container's network: a namespace and a veth pair made as a sandbox's, no internet.
+const RAW_NET_PREFIX = `${PREFIX}raw`;
+const RAW_NET_ID = "net";
+const RAW_NET: SandboxNetwork = {
+  ...networkNames(RAW_NET_PREFIX, RAW_NET_ID),
+  slot: 0,
+  host: "10.250.0.1",
+  guest: "10.250.0.2",
+  allowInternetAccess: false,
+};
 /** Holds 500 MiB of random (incompressible) bytes, every page touched, then sleeps. */
 const HOLD_500_MIB =
   "import os, time\nb = os.urandom(500 << 20)\nopen('/tmp/held', 'w').write('1')\ntime.sleep(10**9)";
@@ -34,11 +46,10 @@ const HOLD_500_MIB =
 // Output goes to a file, never a pipe: a detached runsc keeps its stdio open for ever.
 const RUN_LOG = "/tmp/sandpit-bench-pause.log";
 
-function run(cmd: string, args: string[], input?: string): Promise<void> {
+function run(cmd: string, args: string[]): Promise<void> {
   const log = openSync(RUN_LOG, "w");
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? "ignore" : "pipe", log, log] });
-    child.stdin?.end(input);
+    const child = spawn(cmd, args, { stdio: ["ignore", log, log] });
     child.on("error", reject);
     child.on("exit", (code) => {
       if (code === 0) return resolve();
@@ -82,26 +93,6 @@ function agentHealthy(host: string): Promise<boolean> {
   });
 }
 
-/** Addresses the namespace's end; gVisor takes the address into its netstack, so before each restore too. */
-function addressRawGuest(): Promise<void> {
-  const lines = [`addr replace ${RAW_GUEST}/30 dev eth0`, "link set eth0 up", "link set lo up"];
-  return run("ip", ["-n", RAW_NETNS, "-batch", "-"], `${lines.join("\n")}\n`);
-}
-
-async function removeRawNetwork(): Promise<void> {
-  if (existsSync(`/sys/class/net/${RAW_VETH}`)) await run("ip", ["link", "del", RAW_VETH]);
-  if (existsSync(`/run/netns/${RAW_NETNS}`)) await run("ip", ["netns", "del", RAW_NETNS]);
-}
-
-async function createRawNetwork(): Promise<void> {
-  await removeRawNetwork();
-  await run("ip", ["netns", "add", RAW_NETNS]);
-  await run("ip", ["link", "add", RAW_VETH, "type", "veth", "peer", "name", "eth0", "netns", RAW_NETNS]);
-  await run("ip", ["addr", "add", `${RAW_HOST}/30`, "dev", RAW_VETH]);
-  await run("ip", ["link", "set", RAW_VETH, "up"]);
-  await addressRawGuest();
-}
-
 /**
  * The same container without Sandpit around it: same rootfs, the same agent process (and the
  * same 500 MiB holder), driven by the runsc command alone, with a network namespace of its own
@@ -134,7 +125,7 @@ async function rawContainer(lowerdir: string, work: string, hold: boolean) {
         : `exec ${AGENT_COMMAND}`,
     ],
     env: { PATH: "/usr/bin:/bin" },
-    netnsPath: `/run/netns/${RAW_NETNS}`,
+    netnsPath: `/run/netns/${RAW_NET.netns}`,
     cgroupsPath: `/${RAW_CGROUP}/${id}`,
     hostname: "raw",
     idShift: 100_000,
@@ -158,11 +149,12 @@ async function rawContainer(lowerdir: string, work: string, hold: boolean) {
   const tricked = (...args: string[]) =>
     run("unshare", ["-m", "sh", "-c", NETSTACK_TRICK, "runsc", ...flags, ...args]);
   const image = join(dir, "image");
-  await createRawNetwork();
+  await removeSandboxNetwork(RAW_NET_PREFIX, RAW_NET_ID);
+  await createSandboxNetwork(RAW_NET_PREFIX, RAW_NET);
   await tricked("run", "-detach", "-bundle", dir, id);
   await waitFor("the raw container's agent and memory", async () => {
     await runsc("exec", id, "test", "-e", hold ? "/tmp/held" : "/");
-    return agentHealthy(RAW_GUEST);
+    return agentHealthy(RAW_NET.guest);
   });
   // The agent's start-up (node loading agent.mjs) settles before the first figure.
   await new Promise((r) => setTimeout(r, 2000));
@@ -179,12 +171,13 @@ async function rawContainer(lowerdir: string, work: string, hold: boolean) {
     },
     /** The restore, and then the time until the restored agent first answers. */
     async restore(): Promise<{ restoreMs: number; firstAnswerMs: number }> {
-      await addressRawGuest();
+      // gVisor takes the address into its netstack: it goes back on the interface first.
+      await configureGuestInterface(RAW_NET);
       const restoreMs = await timed(() =>
         tricked("restore", "-detach", "-image-path", image, "-bundle", dir, id),
       );
       const firstAnswerMs = await timed(() =>
-        waitFor("the restored agent", () => agentHealthy(RAW_GUEST), 30_000, 1),
+        waitFor("the restored agent", () => agentHealthy(RAW_NET.guest), 30_000, 1),
       );
       return { restoreMs, firstAnswerMs };
     },
@@ -192,7 +185,7 @@ async function rawContainer(lowerdir: string, work: string, hold: boolean) {
       await runsc("delete", "-force", id).catch(() => undefined);
       await removeCgroup(`/${RAW_CGROUP}/${id}`);
       await run("umount", [join(dir, "rootfs")]).catch(() => undefined);
-      await removeRawNetwork().catch(() => undefined);
+      await removeSandboxNetwork(RAW_NET_PREFIX, RAW_NET_ID).catch(() => undefined);
     },
   };
 }
@@ -360,7 +353,7 @@ export const pauseBenchmark: Benchmark = async ({ log }) => {
     await rt.janitor(new Set());
     await rt.close();
     removePrefixCgroups(RAW_CGROUP);
-    await removeRawNetwork().catch(() => undefined);
+    await removeSandboxNetwork(RAW_NET_PREFIX, RAW_NET_ID).catch(() => undefined);
     rmSync(`/run/${PREFIX}raw`, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(RUN_LOG, { force: true });
